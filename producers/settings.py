@@ -1,0 +1,28 @@
+"""The poller's one settings object."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from pydantic import Field, SecretStr
+
+from crimestream.settings import KafkaSettings
+
+__all__ = ["PollerSettings"]
+
+
+def _one_year_back() -> date:
+    return date.today() - timedelta(days=365)
+
+
+class PollerSettings(KafkaSettings):
+    soda_base_url: str = Field(default="https://data.cityofchicago.org")
+    soda_dataset_id: str = Field(default="ijzp-q8t2")
+    soda_app_token: SecretStr | None = Field(default=None, description="Sent as X-App-Token; never logged.")
+    start_date: date = Field(default_factory=_one_year_back, description="First run: backfill rows updated since.")
+    poll_interval_seconds: float = Field(default=300.0, gt=0)
+    page_limit: int = Field(default=50_000, ge=1, le=50_000)
+    soda_timeout_seconds: float = Field(default=60.0, gt=0)
+    soda_max_retries: int = Field(default=8, ge=0)
+    soda_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles, with jitter.")
+    soda_backoff_max_seconds: float = Field(default=120.0, gt=0)

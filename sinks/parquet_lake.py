@@ -1,0 +1,161 @@
+"""The parquet lake writer: each touched partition rewritten whole, swapped in atomically.
+
+A flush takes the batch's changes (upserts with where the id lived before, and
+deletes), and for every touched partition: reads the current file, merges the
+changes with last-write-wins on ``source_updated_at`` (so replaying a batch is
+harmless), sorts by ``date_local``, writes a temporary file, fsyncs it and
+``os.replace``s it over the old one, then fsyncs the folder.
+
+Moves (an id whose partition changed) are applied in two passes: first every
+partition that loses a moved id, then every partition that gains one, so a
+reader globbing the lake may miss a moving row for an instant but never sees it
+twice.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from crimestream.errors import LakeUnwritableError, SinkError
+from sinks.lake_schema import LAKE_SCHEMA, PARTITION_FILE, partition_dir
+from sinks.records import Partition
+
+__all__ = ["Delete", "FlushStats", "LakeWriter", "Upsert"]
+
+log = logging.getLogger(__name__)
+
+_UNWRITABLE = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class Upsert:
+    row: dict[str, Any]  # a lake row (see sinks.records.lake_row)
+    partition: Partition
+    previous: Partition | None = None  # where the id lived before, if elsewhere
+
+
+@dataclass(frozen=True)
+class Delete:
+    record_id: str
+    partition: Partition
+
+
+@dataclass
+class FlushStats:
+    partitions: int = 0
+    rows_written: int = 0
+    bytes_written: int = 0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LakeWriter:
+    def __init__(self, lake_dir: Path, table: str = "crimes", row_group_size: int = 64_000) -> None:
+        self.lake_dir = lake_dir
+        self.table = table
+        self.row_group_size = row_group_size
+
+    def path(self, partition: Partition) -> Path:
+        return partition_dir(self.lake_dir, *partition, table=self.table) / PARTITION_FILE
+
+    def read_partition(self, partition: Partition) -> pa.Table:
+        path = self.path(partition)
+        if not path.exists():
+            return LAKE_SCHEMA.empty_table()
+        return pq.read_table(path, schema=LAKE_SCHEMA)
+
+    def _merge(self, current: pa.Table, upserts: list[dict[str, Any]], deletes: set[str]) -> pa.Table:
+        incoming: dict[str, dict[str, Any]] = {}
+        for row in upserts:  # last-write-wins inside the batch too
+            seen = incoming.get(row["id"])
+            if seen is None or row["source_updated_at"] >= seen["source_updated_at"]:
+                incoming[row["id"]] = row
+        touched = pa.array(list(incoming) + list(deletes), pa.string())
+        mask = pc.is_in(current["id"], value_set=touched)
+        # An existing row newer than the incoming one wins (replays are harmless).
+        clashing = current.filter(mask).select(["id", "source_updated_at"]).to_pylist()
+        for old in clashing:
+            new = incoming.get(old["id"])
+            if new is not None and old["source_updated_at"] > new["source_updated_at"]:
+                del incoming[old["id"]]
+        keep_ids = pa.array([r["id"] for r in clashing if r["id"] not in incoming and r["id"] not in deletes],
+                            pa.string())
+        drop = pc.and_(mask, pc.invert(pc.is_in(current["id"], value_set=keep_ids)))
+        kept = current.filter(pc.invert(drop))
+        added = pa.Table.from_pylist(list(incoming.values()), schema=LAKE_SCHEMA)
+        merged = pa.concat_tables([kept, added]) if added.num_rows else kept
+        return merged.sort_by([("date_local", "ascending"), ("id", "ascending")])
+
+    def _swap(self, partition: Partition, table: pa.Table) -> int:
+        target = self.path(partition)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if table.num_rows == 0:
+                if target.exists():
+                    target.unlink()
+                    _fsync_dir(target.parent)
+                return 0
+            tmp = target.with_name(f".{PARTITION_FILE}.tmp-{os.getpid()}")
+            pq.write_table(table, tmp, compression="zstd", row_group_size=self.row_group_size)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            size = tmp.stat().st_size
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+            return size
+        except OSError as exc:
+            if exc.errno in _UNWRITABLE:
+                raise LakeUnwritableError(
+                    f"cannot write the lake at {target.parent}: {exc.strerror}; free space or fix permissions"
+                ) from exc
+            raise SinkError(f"writing {target} failed: {exc}") from exc
+
+    def _rewrite(self, partition: Partition, upserts: list[dict[str, Any]], deletes: set[str], stats: FlushStats) -> None:
+        merged = self._merge(self.read_partition(partition), upserts, deletes)
+        stats.bytes_written += self._swap(partition, merged)
+        stats.rows_written += merged.num_rows
+        stats.partitions += 1
+
+    def apply(self, upserts: Iterable[Upsert], deletes: Iterable[Delete]) -> FlushStats:
+        """Apply one batch of changes; returns what was written."""
+        ups: dict[Partition, list[dict[str, Any]]] = defaultdict(list)
+        incoming_moves: dict[Partition, list[dict[str, Any]]] = defaultdict(list)
+        dels: dict[Partition, set[str]] = defaultdict(set)
+        moved_out: set[Partition] = set()
+        for change in deletes:
+            dels[change.partition].add(change.record_id)
+        for up in upserts:
+            if up.previous is not None and up.previous != up.partition:
+                dels[up.previous].add(up.row["id"])
+                moved_out.add(up.previous)
+                incoming_moves[up.partition].append(up.row)
+            else:
+                ups[up.partition].append(up.row)
+        stats = FlushStats()
+        # Pass 1: partitions that lose a moved id, without the rows moving in.
+        for partition in sorted(moved_out):
+            self._rewrite(partition, ups.pop(partition, []), dels.pop(partition), stats)
+        # Pass 2: everything else, including rows moving in.
+        for partition in sorted(set(ups) | set(dels) | set(incoming_moves)):
+            rows = ups.get(partition, []) + incoming_moves.get(partition, [])
+            gone = dels.get(partition, set()) - {r["id"] for r in rows}
+            if rows or gone:
+                self._rewrite(partition, rows, gone, stats)
+        return stats

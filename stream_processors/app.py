@@ -1,0 +1,180 @@
+"""The Faust processor: last-write-wins per id, micro-batches into the lake.
+
+One agent (concurrency 1) reads the crimes topic in batches
+(``take_events(n, within=s)``: flushes on size or time, idle streams
+included), folds each batch against the table of kept versions, hands the
+changes to the lake writer, and only then records the new versions in the
+table.  The batch's offsets are acknowledged when the loop asks for the next
+batch, i.e. after the lake swap is durable.  A sink error never escapes the
+loop: it is retried with backoff, and when retries are exhausted or the lake is
+unwritable the worker stops hard (exit code 70) without acknowledging the
+batch, so the events are processed again after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import time
+from typing import Any
+
+import faust
+
+from crimestream.errors import CrimestreamError, LakeUnwritableError, ValidationError
+from sinks.parquet_lake import LakeWriter
+from stream_processors.decode import EventDecoder
+from stream_processors.lww import Event, Version, fold
+from stream_processors.progress import CatchUpTracker, end_offsets
+from stream_processors.settings import ProcessorSettings
+
+__all__ = ["EXIT_SINK_FAILED", "create_app"]
+
+log = logging.getLogger(__name__)
+
+EXIT_SINK_FAILED = 70
+TABLE_NAME = "crimes-lww"
+
+
+def _broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
+
+
+def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) -> faust.App:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.processor_group_id,
+        broker=_broker_urls(settings.kafka_bootstrap_servers),
+        store="rocksdb://",
+        datadir=str(settings.state_dir / "faust"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+    )
+    source = app.topic(settings.crimes_topic, key_type=bytes, value_type=bytes, acks=True)
+    dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
+    # Keyed by the raw id.  Faust puts a key's entry (local store and changelog)
+    # in the partition of the *current event*; inside a batch we set that event
+    # explicitly per id, so each id lives in its source partition, which moves
+    # between workers together with the id's events.
+    table = app.Table(TABLE_NAME, default=None, partitions=settings.topic_partitions,
+                      key_type=bytes)
+    writer = LakeWriter(settings.lake_dir)
+    decoder = EventDecoder(settings.schema_registry_url, settings.crimes_topic)
+    tracker: CatchUpTracker | None = None
+    stats = {"events": 0, "flushes": 0, "dead_lettered": 0}
+
+    def stop_hard(reason: str) -> None:
+        log.critical("stopping the processor without acknowledging the batch: %s", reason)
+        logging.shutdown()
+        os._exit(EXIT_SINK_FAILED)
+
+    async def flush(changes: Any) -> None:
+        upserts, deletes = changes
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                result = await loop.run_in_executor(None, writer.apply, upserts, deletes)
+            except LakeUnwritableError as exc:
+                stop_hard(str(exc))
+            except Exception as exc:  # noqa: BLE001 - a sink error must never escape the loop
+                if attempt >= settings.sink_max_retries:
+                    stop_hard(f"lake flush failed {attempt + 1} times, last: {exc}")
+                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+                log.warning("lake flush failed (%s); retrying in %.1fs", exc, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            stats["flushes"] += 1
+            log.info("flush: %d upserts, %d deletes -> %d partitions, %d bytes in %.2fs",
+                     len(upserts), len(deletes), result.partitions, result.bytes_written,
+                     time.monotonic() - started)
+            return
+
+    async def dead_letter(key: bytes | None, value: bytes | None, reason: str) -> None:
+        payload = {"reason": reason, "stage": "processor", "key": key.decode(errors="replace") if key else None,
+                   "value_hex": value[:4096].hex() if value else None}
+        await dlq.send(key=key, value=json.dumps(payload).encode(), headers=[("reason", reason.encode()[:1000])])
+        stats["dead_lettered"] += 1
+
+    @app.agent(source, concurrency=1)
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_max_seconds):
+            events: list[Event] = []
+            source_event: dict[str, Any] = {}
+            for event in batch:
+                msg = event.message
+                try:
+                    decoded = decoder.decode(event.key, event.value, msg.headers)
+                    events.append(decoded)
+                    source_event[decoded.record_id] = event
+                except ValidationError as exc:
+                    log.warning("poison event at %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
+                    await dead_letter(event.key, event.value, str(exc))
+            kept: dict[str, Version | None] = {}
+            for record_id, event in source_event.items():
+                stream._set_current_event(event)  # type: ignore[attr-defined]
+                stored = table.get(record_id.encode())
+                kept[record_id] = Version.from_json(stored) if stored else None
+            upserts, deletes, versions = fold(kept, events)
+            if upserts or deletes:
+                await flush((upserts, deletes))
+            for record_id, version in versions.items():
+                stream._set_current_event(source_event[record_id])  # type: ignore[attr-defined]
+                table[record_id.encode()] = version.to_json()
+            stream._set_current_event(None)  # type: ignore[attr-defined]
+            stats["events"] += len(batch)
+            if tracker is not None:
+                for event in batch:
+                    tracker.processed(event.message.partition, event.message.offset)
+                if tracker.caught_up():
+                    _finish()
+
+    finishing = False
+
+    def _finish() -> None:
+        nonlocal finishing
+        if finishing:
+            return
+        finishing = True
+        log.info("caught up: %d events processed, %d flushes, %d dead-lettered; stopping",
+                 stats["events"], stats["flushes"], stats["dead_lettered"])
+        # A graceful stop acknowledges and commits the last batch first.
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
+
+    if until_caught_up:
+        targets, committed = end_offsets(settings, settings.crimes_topic, settings.processor_group_id)
+        tracker = CatchUpTracker(targets, committed)
+        log.info("catching up to end offsets %s (committed %s)", targets, committed)
+
+        @app.task
+        async def already_done() -> None:
+            if tracker is not None and tracker.caught_up():
+                _finish()
+
+    app.crimestream_stats = stats  # type: ignore[attr-defined]
+    return app
+
+
+def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:
+    """Run a worker until stopped (or caught up); returns the exit code."""
+    app = create_app(settings, until_caught_up=until_caught_up)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except CrimestreamError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0

@@ -1,0 +1,67 @@
+"""Decode events from the topic: Confluent wire-format Avro, tombstones, headers."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from crimestream.errors import ValidationError
+from schemas import schema_text
+from sinks.records import lake_row, partition_of
+from stream_processors.lww import Event, Version
+
+__all__ = ["EventDecoder"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _micros(ts: datetime) -> int:
+    delta = ts.astimezone(timezone.utc) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _header(headers: Any, name: str) -> bytes | None:
+    if not headers:
+        return None
+    items = headers.items() if isinstance(headers, dict) else headers
+    for key, value in items:
+        if key == name:
+            return value if isinstance(value, bytes) else str(value).encode()
+    return None
+
+
+class EventDecoder:
+    """Turns (key, value, headers) into an ``Event``; raises ValidationError for poison."""
+
+    def __init__(self, registry_url: str, topic: str) -> None:
+        registry = SchemaRegistryClient({"url": registry_url})
+        # Our own schema is the reader schema: old writers' events resolve into it.
+        self._deserializer = AvroDeserializer(registry, schema_text())
+        self._ctx = SerializationContext(topic, MessageField.VALUE)
+
+    def decode(self, key: bytes | None, value: bytes | None, headers: Any) -> Event:
+        if not key:
+            raise ValidationError("event has no key (the record id)")
+        record_id = key.decode("utf-8", errors="strict")
+        if value is None:
+            stamp = _header(headers, "source_updated_at")
+            ts = _micros(datetime.fromisoformat(stamp.decode())) if stamp else 2**62
+            return Event(record_id, Version(ts=ts, partition=None, digest="deleted"), None)
+        if len(value) < 5 or value[0] != 0:
+            raise ValidationError("value is not Confluent wire-format Avro (magic byte 0 + schema id)")
+        try:
+            record = self._deserializer(value, self._ctx)
+        except Exception as exc:  # noqa: BLE001 - any decode failure makes it poison
+            raise ValidationError(f"undecodable Avro value: {type(exc).__name__}: {exc}") from None
+        if not isinstance(record, dict) or record.get("id") != record_id:
+            raise ValidationError(f"value's id {record.get('id') if isinstance(record, dict) else None!r} "
+                                  f"does not match the key {record_id!r}")
+        digest = hashlib.blake2b(value[5:], digest_size=12).hexdigest()
+        version = Version(ts=_micros(record["source_updated_at"]), partition=partition_of(record["date"]),
+                          digest=digest)
+        return Event(record_id, version, lake_row(record))

@@ -1,0 +1,16 @@
+"""The processor's one settings object."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from crimestream.settings import KafkaSettings
+
+__all__ = ["ProcessorSettings"]
+
+
+class ProcessorSettings(KafkaSettings):
+    processor_group_id: str = Field(default="crimestream-processor", description="Faust app id / consumer group.")
+    batch_max_events: int = Field(default=20_000, ge=1, description="Flush after this many events...")
+    batch_max_seconds: float = Field(default=2.0, gt=0, description="...or after this many seconds, idle or not.")
+    sink_max_retries: int = Field(default=5, ge=0, description="Retries of a failed flush before the worker stops.")
