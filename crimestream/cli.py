@@ -68,9 +68,15 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import serve
     from emulator.settings import EmulatorSettings
 
-    overrides = {k: v for k, v in {"emulator_port": args.port, "emulator_rows": args.rows,
-                                   "emulator_live_interval_seconds": args.live_interval}.items()
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "emulator_port": args.port,
+            "emulator_rows": args.rows,
+            "emulator_live_interval_seconds": args.live_interval,
+        }.items()
+        if v is not None
+    }
     settings = EmulatorSettings(**overrides)
     configure_logging(settings.log_level, settings.log_json)
     serve(settings)
@@ -115,16 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     p = add("poll", _cmd_poll, "Poll the SODA portal and publish new and corrected rows to Kafka.")
     p.add_argument("--once", action="store_true", help="publish everything new since the watermark, then exit")
     p = add("process", _cmd_process, "Run the Faust processor: last-write-wins dedupe into the parquet lake.")
-    p.add_argument("--until-caught-up", action="store_true",
-                   help="exit once the lake holds every event that was on the topic at start-up")
+    p.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="exit once the lake holds every event that was on the topic at start-up",
+    )
     p = add("dashboard", _cmd_dashboard, "Serve the analyst dashboard (Panel) over the lake.")
     p.add_argument("--port", type=int, default=None, help="port (default DASHBOARD_PORT or 5006)")
     p.add_argument("--host", default=None, help="address to bind (default DASHBOARD_HOST or 127.0.0.1)")
     p = add("emulator", _cmd_emulator, "Serve a SODA emulator of the crimes dataset (offline testing and demo).")
     p.add_argument("--port", type=int, default=None, help="port (default EMULATOR_PORT)")
     p.add_argument("--rows", type=int, default=None, help="rows generated at start (default EMULATOR_ROWS)")
-    p.add_argument("--live-interval", type=float, default=None,
-                   help="seconds per simulated daily load (0: no live changes)")
+    p.add_argument(
+        "--live-interval", type=float, default=None, help="seconds per simulated daily load (0: no live changes)"
+    )
     p = add("broker", _cmd_broker, "Run a local Apache Kafka broker and schema registry (fetched from Maven Central).")
     p.add_argument("--fetch-only", action="store_true", help="only download the broker and registry into the cache")
     p = add("up", _cmd_up, "Run the whole pipeline (broker, registry, poller, processor, dashboard); Ctrl-C stops it.")

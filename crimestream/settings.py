@@ -23,9 +23,7 @@ __all__ = [
 class BaseServiceSettings(BaseSettings):
     """Shared behaviour: environment first, then ``.env``; unknown names ignored."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
 
     data_dir: Path = Field(default=Path("./data"), description="Root of the lake and state.")
     log_level: str = Field(default="INFO")

@@ -45,14 +45,13 @@ def free_port() -> int:
         return port
 
 
-def _wait(what: str, probe_ok: "_Probe", child: ChildProcess, timeout: float) -> float:
+def _wait(what: str, probe_ok: _Probe, child: ChildProcess, timeout: float) -> float:
     start = time.monotonic()
     deadline = start + timeout
     while time.monotonic() < deadline:
         if not child.alive():
             raise BrokerError(
-                f"{what} exited during start-up (code {child.returncode()}); "
-                f"see {child.log_file}:\n{child.log_tail()}"
+                f"{what} exited during start-up (code {child.returncode()}); see {child.log_file}:\n{child.log_tail()}"
             )
         if probe_ok():
             return time.monotonic() - start
@@ -113,7 +112,7 @@ class LocalKafka:
     def _java_argv(self, java: str, lib: Path, main: str) -> list[str]:
         return [
             java,
-            f"-Xms256m",
+            "-Xms256m",
             f"-Xmx{self.heap}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
@@ -141,13 +140,17 @@ class LocalKafka:
             fmt[fmt.index("-Xms256m")] = "-Xms64m"
             proc = subprocess.run(
                 [*fmt, "format", "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if proc.returncode != 0:
                 raise BrokerError(f"formatting the KRaft store failed: {proc.stderr.strip()[-500:]}")
         self._child = ChildProcess(
-            "kafka", [*self._java_argv(java, lib, "kafka.Kafka"), str(config)],
-            self.workdir / "kafka.out", self.workdir,
+            "kafka",
+            [*self._java_argv(java, lib, "kafka.Kafka"), str(config)],
+            self.workdir / "kafka.out",
+            self.workdir,
         )
         self._child.start()
 
@@ -250,7 +253,9 @@ class LocalRegistry:
 class LocalStack:
     """Broker and registry together; a context manager that always cleans up."""
 
-    def __init__(self, workdir: Path | None = None, kafka_port: int | None = None, registry_port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path | None = None, kafka_port: int | None = None, registry_port: int | None = None
+    ) -> None:
         self._owns_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="crimestream-broker-"))
         self.kafka = LocalKafka(self.workdir / "kafka", port=kafka_port or free_port())
@@ -274,9 +279,11 @@ class LocalStack:
         if self._owns_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

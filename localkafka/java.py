@@ -24,7 +24,7 @@ _VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
 @cache
 def java_major(java: str) -> int | None:
     try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = _VERSION.search(out.stderr + out.stdout)

@@ -9,6 +9,7 @@ kills the whole process group.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -35,7 +36,9 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class ChildProcess:
     """A long-running child with its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.log_file = log_file
@@ -50,7 +53,7 @@ class ChildProcess:
     def start(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as out:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv is built by us
+            self._proc = subprocess.Popen(
                 self.argv,
                 cwd=self.cwd,
                 stdout=out,
@@ -83,10 +86,8 @@ class ChildProcess:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop within %.0fs; killing it", self.name, timeout)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(10)
         log.debug("%s stopped (exit %s)", self.name, proc.returncode)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,8 +39,8 @@ def parse_floating(value: str) -> datetime:
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"not a timestamp: {value!r}") from exc
     if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
-    return naive.replace(tzinfo=CHICAGO).astimezone(timezone.utc)
+        return naive.astimezone(UTC)
+    return naive.replace(tzinfo=CHICAGO).astimezone(UTC)
 
 
 def parse_system_time(value: str) -> datetime:
@@ -49,7 +49,7 @@ def parse_system_time(value: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (AttributeError, ValueError) as exc:
         raise ValidationError(f"not a system timestamp: {value!r}") from exc
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _text(row: dict[str, Any], field: str) -> str | None:

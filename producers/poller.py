@@ -42,9 +42,7 @@ def keyset_params(mark: Watermark | None, start_date: date, limit: int) -> dict[
     where = f"date >= {_quote(start_date.isoformat() + 'T00:00:00.000')}"
     if mark is not None:
         ts = _quote(_soql_time(mark.updated_at))
-        where += (
-            f" AND ({_UPDATED} > {ts} OR ({_UPDATED} = {ts} AND {_ROW_ID} > {_quote(mark.row_id)}))"
-        )
+        where += f" AND ({_UPDATED} > {ts} OR ({_UPDATED} = {ts} AND {_ROW_ID} > {_quote(mark.row_id)}))"
     return {
         "$select": ":*,*",
         "$where": where,
@@ -103,7 +101,11 @@ class Poller:
             elapsed = time.monotonic() - started
             log.info(
                 "page %d: %d rows (total %d, %.0f rows/s), watermark %s",
-                stats.pages, len(rows), stats.rows, stats.rows / max(elapsed, 1e-9), mark.updated_at,
+                stats.pages,
+                len(rows),
+                stats.rows,
+                stats.rows / max(elapsed, 1e-9),
+                mark.updated_at,
             )
             if len(rows) < self.page_limit:
                 break
@@ -116,6 +118,9 @@ class Poller:
             stats = self.poll_once(stop)
             log.info(
                 "poll done: %d rows, %d published, %d dead-lettered in %.1fs",
-                stats.rows, stats.published, stats.dead_lettered, stats.seconds,
+                stats.rows,
+                stats.published,
+                stats.dead_lettered,
+                stats.seconds,
             )
             stop.wait(interval)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -54,8 +54,9 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 30.0) -> None:
         ) from None
     configs = topic_configs()
     wanted = [
-        NewTopic(settings.crimes_topic, settings.topic_partitions, settings.topic_replication_factor,
-                 config=configs["main"]),
+        NewTopic(
+            settings.crimes_topic, settings.topic_partitions, settings.topic_replication_factor, config=configs["main"]
+        ),
         NewTopic(settings.dlq_topic, 1, settings.topic_replication_factor, config=configs["dlq"]),
     ]
     missing = [t for t in wanted if t.topic not in existing]
@@ -100,7 +101,9 @@ class Publisher:
         else:
             self.confirmed += 1
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+    def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]]
+    ) -> None:
         while True:
             try:
                 self._producer.produce(topic, key=key, value=value, headers=headers, on_delivery=self._on_delivery)
@@ -112,20 +115,20 @@ class Publisher:
         """Queue one upsert event."""
         value = self._serializer(record, self._ctx)
         updated: datetime = record["source_updated_at"]
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("operation", b"upsert"),
             ("source", self.source.encode()),
-            ("source_updated_at", updated.astimezone(timezone.utc).isoformat().encode()),
+            ("source_updated_at", updated.astimezone(UTC).isoformat().encode()),
         ]
         self._produce(self.topic, record["id"].encode(), value, headers)
         self._producer.poll(0)
 
     def tombstone(self, record_id: str, detected_at: datetime) -> None:
         """Queue a deletion (null value) for ``record_id``."""
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             ("operation", b"delete"),
             ("source", self.source.encode()),
-            ("source_updated_at", detected_at.astimezone(timezone.utc).isoformat().encode()),
+            ("source_updated_at", detected_at.astimezone(UTC).isoformat().encode()),
         ]
         self._produce(self.topic, record_id.encode(), None, headers)
 
@@ -135,12 +138,19 @@ class Publisher:
         payload = {
             "reason": reason,
             "source": self.source,
-            "detected_at": datetime.now(timezone.utc).isoformat(),
+            "detected_at": datetime.now(UTC).isoformat(),
             "raw": raw,
         }
-        headers = [("reason", reason.encode()[:1000]), ("source", self.source.encode())]
-        self._produce(self.dlq_topic, str(key).encode() if key is not None else None,
-                      json.dumps(payload, default=str).encode(), headers)
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("reason", reason.encode()[:1000]),
+            ("source", self.source.encode()),
+        ]
+        self._produce(
+            self.dlq_topic,
+            str(key).encode() if key is not None else None,
+            json.dumps(payload, default=str).encode(),
+            headers,
+        )
         self.dead_lettered += 1
 
     def confirm(self, timeout: float = 120.0) -> None:

@@ -36,13 +36,23 @@ def build_poller(settings: PollerSettings) -> Poller:
 
 def run_poller(settings: PollerSettings, *, once: bool, stop: threading.Event) -> int:
     poller = build_poller(settings)
-    log.info("polling %s dataset %s into topic %s%s", settings.soda_base_url, settings.soda_dataset_id,
-             settings.crimes_topic, "" if settings.soda_app_token else " (no app token: expect throttling)")
+    log.info(
+        "polling %s dataset %s into topic %s%s",
+        settings.soda_base_url,
+        settings.soda_dataset_id,
+        settings.crimes_topic,
+        "" if settings.soda_app_token else " (no app token: expect throttling)",
+    )
     try:
         if once:
             stats = poller.poll_once(stop)
-            log.info("done: %d rows, %d published, %d dead-lettered in %.1fs",
-                     stats.rows, stats.published, stats.dead_lettered, stats.seconds)
+            log.info(
+                "done: %d rows, %d published, %d dead-lettered in %.1fs",
+                stats.rows,
+                stats.published,
+                stats.dead_lettered,
+                stats.seconds,
+            )
         else:
             poller.run(settings.poll_interval_seconds, stop)
     except CrimestreamError:

@@ -95,8 +95,9 @@ class LakeWriter:
             new = incoming.get(old["id"])
             if new is not None and old["source_updated_at"] > new["source_updated_at"]:
                 del incoming[old["id"]]
-        keep_ids = pa.array([r["id"] for r in clashing if r["id"] not in incoming and r["id"] not in deletes],
-                            pa.string())
+        keep_ids = pa.array(
+            [r["id"] for r in clashing if r["id"] not in incoming and r["id"] not in deletes], pa.string()
+        )
         drop = pc.and_(mask, pc.invert(pc.is_in(current["id"], value_set=keep_ids)))
         kept = current.filter(pc.invert(drop))
         added = pa.Table.from_pylist(list(incoming.values()), schema=LAKE_SCHEMA)
@@ -127,7 +128,9 @@ class LakeWriter:
                 ) from exc
             raise SinkError(f"writing {target} failed: {exc}") from exc
 
-    def _rewrite(self, partition: Partition, upserts: list[dict[str, Any]], deletes: set[str], stats: FlushStats) -> None:
+    def _rewrite(
+        self, partition: Partition, upserts: list[dict[str, Any]], deletes: set[str], stats: FlushStats
+    ) -> None:
         merged = self._merge(self.read_partition(partition), upserts, deletes)
         stats.bytes_written += self._swap(partition, merged)
         stats.rows_written += merged.num_rows

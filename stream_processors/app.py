@@ -65,8 +65,7 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
     # in the partition of the *current event*; inside a batch we set that event
     # explicitly per id, so each id lives in its source partition, which moves
     # between workers together with the id's events.
-    table = app.Table(TABLE_NAME, default=None, partitions=settings.topic_partitions,
-                      key_type=bytes)
+    table = app.Table(TABLE_NAME, default=None, partitions=settings.topic_partitions, key_type=bytes)
     writer = LakeWriter(settings.lake_dir)
     decoder = EventDecoder(settings.schema_registry_url, settings.crimes_topic)
     tracker: CatchUpTracker | None = None
@@ -96,19 +95,28 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
                 await asyncio.sleep(delay)
                 continue
             stats["flushes"] += 1
-            log.info("flush: %d upserts, %d deletes -> %d partitions, %d bytes in %.2fs",
-                     len(upserts), len(deletes), result.partitions, result.bytes_written,
-                     time.monotonic() - started)
+            log.info(
+                "flush: %d upserts, %d deletes -> %d partitions, %d bytes in %.2fs",
+                len(upserts),
+                len(deletes),
+                result.partitions,
+                result.bytes_written,
+                time.monotonic() - started,
+            )
             return
 
     async def dead_letter(key: bytes | None, value: bytes | None, reason: str) -> None:
-        payload = {"reason": reason, "stage": "processor", "key": key.decode(errors="replace") if key else None,
-                   "value_hex": value[:4096].hex() if value else None}
+        payload = {
+            "reason": reason,
+            "stage": "processor",
+            "key": key.decode(errors="replace") if key else None,
+            "value_hex": value[:4096].hex() if value else None,
+        }
         await dlq.send(key=key, value=json.dumps(payload).encode(), headers=[("reason", reason.encode()[:1000])])
         stats["dead_lettered"] += 1
 
     @app.agent(source, concurrency=1)
-    async def process(stream: faust.StreamT[bytes]) -> None:
+    async def process(stream: Any) -> None:  # a faust.Stream (take_events is not on StreamT)
         async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_max_seconds):
             events: list[Event] = []
             source_event: dict[str, Any] = {}
@@ -147,8 +155,12 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
         if finishing:
             return
         finishing = True
-        log.info("caught up: %d events processed, %d flushes, %d dead-lettered; stopping",
-                 stats["events"], stats["flushes"], stats["dead_lettered"])
+        log.info(
+            "caught up: %d events processed, %d flushes, %d dead-lettered; stopping",
+            stats["events"],
+            stats["flushes"],
+            stats["dead_lettered"],
+        )
         # A graceful stop acknowledges and commits the last batch first.
         asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
 

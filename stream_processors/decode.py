@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -17,11 +17,11 @@ from stream_processors.lww import Event, Version
 
 __all__ = ["EventDecoder"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _micros(ts: datetime) -> int:
-    delta = ts.astimezone(timezone.utc) - _EPOCH
+    delta = ts.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -59,9 +59,12 @@ class EventDecoder:
         except Exception as exc:  # noqa: BLE001 - any decode failure makes it poison
             raise ValidationError(f"undecodable Avro value: {type(exc).__name__}: {exc}") from None
         if not isinstance(record, dict) or record.get("id") != record_id:
-            raise ValidationError(f"value's id {record.get('id') if isinstance(record, dict) else None!r} "
-                                  f"does not match the key {record_id!r}")
+            raise ValidationError(
+                f"value's id {record.get('id') if isinstance(record, dict) else None!r} "
+                f"does not match the key {record_id!r}"
+            )
         digest = hashlib.blake2b(value[5:], digest_size=12).hexdigest()
-        version = Version(ts=_micros(record["source_updated_at"]), partition=partition_of(record["date"]),
-                          digest=digest)
+        version = Version(
+            ts=_micros(record["source_updated_at"]), partition=partition_of(record["date"]), digest=digest
+        )
         return Event(record_id, version, lake_row(record))

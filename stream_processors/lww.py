@@ -29,7 +29,7 @@ class Version:
         return {"ts": self.ts, "p": list(self.partition) if self.partition else None, "h": self.digest}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Version":
+    def from_json(cls, data: dict[str, Any]) -> Version:
         part = data.get("p")
         return cls(ts=int(data["ts"]), partition=(int(part[0]), int(part[1])) if part else None, digest=data["h"])
 
@@ -50,9 +50,7 @@ def wins(new: Version, old: Version | None) -> bool:
     return new.digest > old.digest
 
 
-def fold(
-    kept: dict[str, Version | None], events: list[Event]
-) -> tuple[list[Upsert], list[Delete], dict[str, Version]]:
+def fold(kept: dict[str, Version | None], events: list[Event]) -> tuple[list[Upsert], list[Delete], dict[str, Version]]:
     """Fold a batch into lake changes and the new per-id versions.
 
     ``kept`` maps each id of the batch to its stored version (or None).  Returns

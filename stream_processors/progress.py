@@ -27,8 +27,7 @@ def end_offsets(settings: KafkaSettings, topic: str, group_id: str) -> tuple[dic
             _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
             ends[partition] = high
         committed = {
-            tp.partition: tp.offset
-            for tp in consumer.committed([TopicPartition(topic, p) for p in ends], timeout=30)
+            tp.partition: tp.offset for tp in consumer.committed([TopicPartition(topic, p) for p in ends], timeout=30)
         }
         return ends, committed
     finally:

@@ -1,0 +1,43 @@
+# crimestream — every command a user needs. `make help` lists them.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install run demo test lint bench broker clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: .venv/.installed .cache/localkafka/.fetched  ## install Python deps (uv, locked) and fetch Kafka + registry
+
+.venv/.installed: pyproject.toml uv.lock
+	@test -x "$(UV)" || python3 -m pip install --quiet --user uv
+	"$(UV)" sync --frozen
+	@touch $@
+
+.cache/localkafka/.fetched: .venv/.installed localkafka/pom.xml localkafka/artifacts.py
+	@command -v java >/dev/null || { echo "Java 17+ is needed (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is needed once to fetch Kafka (apt-get install maven)"; exit 1; }
+	"$(UV)" run --frozen crimestream broker --fetch-only
+	@touch $@
+
+run: install  ## run the pipeline against the real Chicago portal (broker, poller, processor, dashboard)
+	"$(UV)" run --frozen crimestream up
+
+demo: install  ## the same pipeline, fed by the bundled SODA emulator, fully offline
+	DATA_DIR=$${DATA_DIR:-./data/demo} "$(UV)" run --frozen crimestream up --demo
+
+test: install  ## lint, type-check and run every test (starts its own Kafka)
+	"$(UV)" run --frozen ruff check .
+	"$(UV)" run --frozen mypy
+	"$(UV)" run --frozen pytest $(PYTEST_ARGS)
+
+lint: install  ## ruff and mypy only
+	"$(UV)" run --frozen ruff check .
+	"$(UV)" run --frozen mypy
+
+broker: install  ## only the local Kafka broker and schema registry
+	"$(UV)" run --frozen crimestream broker
+
+clean:  ## remove local data, caches and the virtualenv
+	rm -rf .venv .cache data .pytest_cache .mypy_cache .ruff_cache test-artifacts
