@@ -1,0 +1,92 @@
+"""The lake writer: atomic partition swaps, moves, deletes, idempotent replays."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from sinks.lake_schema import LAKE_SCHEMA
+from sinks.parquet_lake import Delete, LakeWriter, Upsert
+from sinks.records import lake_row, partition_of
+
+
+def _row(rid: str, date: datetime, updated: datetime, kind: str = "THEFT") -> dict[str, Any]:
+    record = {f.name: None for f in LAKE_SCHEMA if f.name != "date_local"}
+    record.update(id=rid, date=date, source_updated_at=updated, primary_type=kind, flags=[], year=date.year)
+    return lake_row(record)
+
+
+def _lake(lake: Path) -> list[tuple[Any, ...]]:
+    glob = str(lake / "crimes" / "*" / "*" / "*.parquet")
+    return duckdb.sql(
+        f"select id, primary_type, year, month from read_parquet('{glob}', hive_partitioning=true) order by id"
+    ).fetchall()
+
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+T1 = datetime(2025, 1, 2, tzinfo=UTC)
+JAN = datetime(2024, 1, 15, 12, tzinfo=UTC)
+MAY = datetime(2024, 5, 15, 12, tzinfo=UTC)
+
+
+def test_partition_is_the_local_chicago_month() -> None:
+    # 2024-03-01 03:00 UTC is still February 29th in Chicago.
+    assert partition_of(datetime(2024, 3, 1, 3, tzinfo=UTC)) == (2024, 2)
+
+
+def test_upserts_land_in_their_partition_sorted_by_date(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    rows = [_row(str(i), JAN.replace(day=20 - i), T0) for i in range(5)]
+    stats = writer.apply([Upsert(r, (2024, 1)) for r in rows], [])
+    assert stats.partitions == 1 and stats.rows_written == 5
+    table = writer.read_partition((2024, 1))
+    assert table["date_local"].to_pylist() == sorted(table["date_local"].to_pylist())
+    assert _lake(tmp_path) == [(str(i), "THEFT", 2024, "01") for i in range(5)]
+
+
+def test_a_move_leaves_the_old_partition_and_no_duplicate(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    writer.apply([Upsert(_row("a", JAN, T0), (2024, 1)), Upsert(_row("b", JAN, T0), (2024, 1))], [])
+    writer.apply([Upsert(_row("a", MAY, T1, "BATTERY"), (2024, 5), previous=(2024, 1))], [])
+    assert _lake(tmp_path) == [("a", "BATTERY", 2024, "05"), ("b", "THEFT", 2024, "01")]
+
+
+def test_crossing_moves_in_one_batch(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    writer.apply([Upsert(_row("a", JAN, T0), (2024, 1)), Upsert(_row("b", MAY, T0), (2024, 5))], [])
+    writer.apply(
+        [Upsert(_row("a", MAY, T1), (2024, 5), previous=(2024, 1)),
+         Upsert(_row("b", JAN, T1), (2024, 1), previous=(2024, 5))],
+        [],
+    )
+    assert _lake(tmp_path) == [("a", "THEFT", 2024, "05"), ("b", "THEFT", 2024, "01")]
+
+
+def test_delete_removes_and_an_emptied_partition_disappears(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    writer.apply([Upsert(_row("a", JAN, T0), (2024, 1)), Upsert(_row("b", MAY, T0), (2024, 5))], [])
+    writer.apply([], [Delete("a", (2024, 1))])
+    assert _lake(tmp_path) == [("b", "THEFT", 2024, "05")]
+    assert not writer.path((2024, 1)).exists()
+
+
+def test_replaying_a_batch_gives_the_same_lake_and_older_versions_never_win(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    batch = [Upsert(_row("a", JAN, T1, "BATTERY"), (2024, 1))]
+    writer.apply(batch, [])
+    before = writer.path((2024, 1)).read_bytes()
+    writer.apply(batch, [])  # replay
+    writer.apply([Upsert(_row("a", JAN, T0, "THEFT"), (2024, 1))], [])  # an older version arriving late
+    assert _lake(tmp_path) == [("a", "BATTERY", 2024, "01")]
+    assert writer.read_partition((2024, 1)).num_rows == 1
+    assert len(before) > 0
+
+
+def test_swaps_leave_exactly_one_file_per_partition(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    for i in range(20):
+        writer.apply([Upsert(_row(str(i), JAN, T0), (2024, 1))], [])
+    files = sorted(p.name for p in writer.path((2024, 1)).parent.iterdir())
+    assert files == ["data.parquet"]
+    assert writer.read_partition((2024, 1)).num_rows == 20

@@ -1,0 +1,49 @@
+"""Last-write-wins by source order: pure fold logic."""
+
+from typing import Any
+
+from stream_processors.lww import Event, Version, fold, wins
+
+
+def _ev(rid: str, ts: int, part: tuple[int, int] | None = (2024, 1), digest: str = "h") -> Event:
+    row: dict[str, Any] | None = None if part is None else {"id": rid, "ts": ts}
+    return Event(rid, Version(ts, part, digest if part else "deleted"), row)
+
+
+def test_newer_wins_older_and_identical_are_dropped() -> None:
+    old = Version(10, (2024, 1), "a")
+    assert wins(Version(11, (2024, 1), "a"), old)
+    assert not wins(Version(9, (2024, 1), "z"), old)
+    assert not wins(Version(10, (2024, 1), "a"), old)
+
+
+def test_equal_time_different_content_is_resolved_by_hash_both_ways() -> None:
+    a, b = Version(10, (2024, 1), "aaa"), Version(10, (2024, 1), "bbb")
+    assert wins(b, a) and not wins(a, b)
+
+
+def test_fold_keeps_the_latest_by_source_time_not_arrival() -> None:
+    ups, dels, versions = fold({"x": None}, [_ev("x", 3), _ev("x", 1), _ev("x", 2)])
+    assert [u.row["ts"] for u in ups] == [3] and not dels
+    assert versions["x"].ts == 3
+
+
+def test_fold_drops_versions_older_than_the_kept_one() -> None:
+    ups, dels, versions = fold({"x": Version(5, (2024, 1), "h")}, [_ev("x", 4)])
+    assert ups == [] and dels == [] and versions == {}
+
+
+def test_fold_reports_moves_with_the_previous_partition() -> None:
+    ups, _, _ = fold({"x": Version(1, (2024, 1), "h")}, [_ev("x", 2, (2024, 5))])
+    assert ups[0].partition == (2024, 5) and ups[0].previous == (2024, 1)
+
+
+def test_tombstone_deletes_from_the_kept_partition() -> None:
+    ups, dels, versions = fold({"x": Version(1, (2024, 3), "h")}, [_ev("x", 2, None)])
+    assert ups == [] and [(d.record_id, d.partition) for d in dels] == [("x", (2024, 3))]
+    assert versions["x"].partition is None
+
+
+def test_tombstone_older_than_the_kept_version_is_ignored() -> None:
+    ups, dels, _ = fold({"x": Version(5, (2024, 3), "h")}, [_ev("x", 2, None)])
+    assert ups == [] and dels == []
