@@ -20,9 +20,11 @@ import os
 import random
 import signal
 import time
+import weakref
 from typing import Any
 
 import faust
+from faust.streams import _current_event as _CURRENT_EVENT
 
 from crimestream.errors import CrimestreamError, LakeUnwritableError, ValidationError
 from sinks.parquet_lake import LakeWriter
@@ -37,6 +39,17 @@ log = logging.getLogger(__name__)
 
 EXIT_SINK_FAILED = 70
 TABLE_NAME = "crimes-lww"
+
+
+def _as_current(event: Any) -> None:
+    """Make ``event`` Faust's current event *in this task only* (a context variable).
+
+    Faust's table picks the partition for a key's store and changelog entry from
+    the current event; in a batch, that must be the event of that key.  Setting
+    the stream's own attribute instead would race with Faust's background
+    buffering task.
+    """
+    _CURRENT_EVENT.set(weakref.ref(event) if event is not None else None)
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -131,16 +144,16 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
                     await dead_letter(event.key, event.value, str(exc))
             kept: dict[str, Version | None] = {}
             for record_id, event in source_event.items():
-                stream._set_current_event(event)  # type: ignore[attr-defined]
+                _as_current(event)
                 stored = table.get(record_id.encode())
                 kept[record_id] = Version.from_json(stored) if stored else None
             upserts, deletes, versions = fold(kept, events)
             if upserts or deletes:
                 await flush((upserts, deletes))
             for record_id, version in versions.items():
-                stream._set_current_event(source_event[record_id])  # type: ignore[attr-defined]
+                _as_current(source_event[record_id])
                 table[record_id.encode()] = version.to_json()
-            stream._set_current_event(None)  # type: ignore[attr-defined]
+            _as_current(None)
             stats["events"] += len(batch)
             if tracker is not None:
                 for event in batch:
@@ -148,31 +161,37 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
                 if tracker.caught_up():
                     _finish()
 
-    finishing = False
+    caught_up = asyncio.Event()
 
     def _finish() -> None:
-        nonlocal finishing
-        if finishing:
-            return
-        finishing = True
-        log.info(
-            "caught up: %d events processed, %d flushes, %d dead-lettered; stopping",
-            stats["events"],
-            stats["flushes"],
-            stats["dead_lettered"],
-        )
-        # A graceful stop acknowledges and commits the last batch first.
-        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
+        if not caught_up.is_set():
+            log.info(
+                "caught up: %d events processed, %d flushes, %d dead-lettered",
+                stats["events"],
+                stats["flushes"],
+                stats["dead_lettered"],
+            )
+            caught_up.set()
 
     if until_caught_up:
         targets, committed = end_offsets(settings, settings.crimes_topic, settings.processor_group_id)
         tracker = CatchUpTracker(targets, committed)
         log.info("catching up to end offsets %s (committed %s)", targets, committed)
 
-        @app.task
-        async def already_done() -> None:
-            if tracker is not None and tracker.caught_up():
-                _finish()
+        @app.timer(0.5)
+        async def stop_when_committed() -> None:
+            # The agent has acknowledged the last batch once it asks for the next
+            # one; commit here, confirm the commit landed, then stop gracefully.
+            if tracker is None or not (caught_up.is_set() or tracker.caught_up()):
+                return
+            await app.consumer.commit()
+            loop = asyncio.get_running_loop()
+            _, committed = await loop.run_in_executor(
+                None, end_offsets, settings, settings.crimes_topic, settings.processor_group_id
+            )
+            if tracker.committed_through(committed):
+                log.info("offsets committed through %s; stopping", tracker.targets)
+                os.kill(os.getpid(), signal.SIGTERM)
 
     app.crimestream_stats = stats  # type: ignore[attr-defined]
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from crimestream.errors import BrokerError
 from crimestream.settings import KafkaSettings, kafka_client_config
@@ -13,9 +14,34 @@ __all__ = ["CatchUpTracker", "end_offsets"]
 
 log = logging.getLogger(__name__)
 
+_TRANSIENT = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+}
 
-def end_offsets(settings: KafkaSettings, topic: str, group_id: str) -> tuple[dict[int, int], dict[int, int]]:
-    """(log-end offset, committed offset of ``group_id``) per partition of ``topic``."""
+
+def end_offsets(
+    settings: KafkaSettings, topic: str, group_id: str, timeout: float = 60.0
+) -> tuple[dict[int, int], dict[int, int]]:
+    """(log-end offset, committed offset of ``group_id``) per partition of ``topic``.
+
+    Retries while the group coordinator is still loading (right after a broker start).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _end_offsets(settings, topic, group_id)
+        except KafkaException as exc:
+            if (not exc.args[0].retriable() and exc.args[0].code() not in _TRANSIENT) or time.monotonic() > deadline:
+                raise BrokerError(f"cannot read offsets of {topic!r}: {exc.args[0].str()}") from None
+            log.info("offsets not readable yet (%s); retrying", exc.args[0].str())
+            time.sleep(1.0)
+
+
+def _end_offsets(settings: KafkaSettings, topic: str, group_id: str) -> tuple[dict[int, int], dict[int, int]]:
     consumer = Consumer(kafka_client_config(settings) | {"group.id": group_id, "enable.auto.commit": False})
     try:
         md = consumer.list_topics(topic, timeout=30)
@@ -51,3 +77,7 @@ class CatchUpTracker:
 
     def caught_up(self) -> bool:
         return not self.behind()
+
+    def committed_through(self, committed: dict[int, int]) -> bool:
+        """Has the group committed every target offset?"""
+        return all(committed.get(p, -1) >= t for p, t in self.targets.items() if t > 0)
