@@ -81,6 +81,9 @@ def run_pipeline(*, demo: bool) -> int:
         env["SODA_BASE_URL"] = f"http://127.0.0.1:{port}"
         env.setdefault("POLL_INTERVAL_SECONDS", "5")
         env.setdefault("EMULATOR_LIVE_INTERVAL_SECONDS", "15")
+        # About the real dataset's rate (~650 incidents a day), so history and live loads agree.
+        env.setdefault("EMULATOR_ROWS", "60000")
+        env.setdefault("EMULATOR_DAYS", "90")
         services.append(_Service("emulator", ["emulator", "--port", port], env, logs))
     services += [
         _Service("poller", ["poll"], env, logs),
