@@ -41,7 +41,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
 
     settings = PollerSettings()
     configure_logging(settings.log_level, settings.log_json)
-    return run_poller(settings, once=args.once, stop=_stop_on_signals())
+    return run_poller(settings, once=args.once, stop=_stop_on_signals(), reconcile=args.reconcile)
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = add("poll", _cmd_poll, "Poll the SODA portal and publish new and corrected rows to Kafka.")
     p.add_argument("--once", action="store_true", help="publish everything new since the watermark, then exit")
+    p.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="also reconcile deletions now (tombstone ids gone from the source); otherwise daily",
+    )
     p = add("process", _cmd_process, "Run the Faust processor: last-write-wins dedupe into the parquet lake.")
     p.add_argument(
         "--until-caught-up",

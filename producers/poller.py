@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from crimestream.errors import ValidationError
+from crimestream.errors import CrimestreamError, ValidationError
 from producers.normalize import normalize_row
+from producers.progress import format_progress
 from producers.publisher import Publisher
 from producers.soda import SodaClient
 from producers.state import Watermark, WatermarkStore
 
-__all__ = ["PollStats", "Poller", "keyset_params"]
+__all__ = ["PollStats", "Poller", "count_params", "keyset_params"]
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +39,22 @@ def _soql_time(value: str) -> str:
     return value[:-1] if value.endswith("Z") else value
 
 
-def keyset_params(mark: Watermark | None, start_date: date, limit: int) -> dict[str, str]:
-    """SoQL parameters for the next page after ``mark``."""
+def _where(mark: Watermark | None, start_date: date) -> str:
     where = f"date >= {_quote(start_date.isoformat() + 'T00:00:00.000')}"
     if mark is not None:
         ts = _quote(_soql_time(mark.updated_at))
         where += f" AND ({_UPDATED} > {ts} OR ({_UPDATED} = {ts} AND {_ROW_ID} > {_quote(mark.row_id)}))"
+    return where
+
+
+def count_params(mark: Watermark | None, start_date: date) -> dict[str, str]:
+    """SoQL parameters counting the rows still to read after ``mark``."""
+    return {"$select": "count(*) AS n", "$where": _where(mark, start_date)}
+
+
+def keyset_params(mark: Watermark | None, start_date: date, limit: int) -> dict[str, str]:
+    """SoQL parameters for the next page after ``mark``."""
+    where = _where(mark, start_date)
     return {
         "$select": ":*,*",
         "$where": where,
@@ -69,18 +81,35 @@ class Poller:
         *,
         start_date: date,
         page_limit: int,
+        recover: Callable[[], Watermark | None] | None = None,
     ) -> None:
         self.client = client
         self.publisher = publisher
         self.store = store
         self.start_date = start_date
         self.page_limit = page_limit
+        self.recover = recover
+
+    def _count(self, mark: Watermark | None) -> int | None:
+        """How many rows are still to read (for progress); None if the portal won't say."""
+        try:
+            rows = self.client.get(count_params(mark, self.start_date))
+            return int(next(iter(rows[0].values())))
+        except (CrimestreamError, LookupError, ValueError, StopIteration) as exc:
+            log.debug("row count unavailable: %s", exc)
+            return None
 
     def poll_once(self, stop: threading.Event | None = None) -> PollStats:
         """Publish everything new since the watermark; return when caught up."""
         stats = PollStats()
         started = time.monotonic()
         mark = self.store.load()
+        if mark is None and self.recover is not None:
+            mark = self.recover()
+            if mark is not None:
+                log.info("no poller state; resuming from the topic's newest event at %s", mark.updated_at)
+                self.store.save(mark)
+        total = self._count(mark)
         while stop is None or not stop.is_set():
             rows = self.client.get(keyset_params(mark, self.start_date, self.page_limit))
             if not rows:
@@ -98,29 +127,13 @@ class Poller:
             self.store.save(mark)
             stats.rows += len(rows)
             stats.pages += 1
-            elapsed = time.monotonic() - started
             log.info(
-                "page %d: %d rows (total %d, %.0f rows/s), watermark %s",
+                "page %d: %s; watermark %s",
                 stats.pages,
-                len(rows),
-                stats.rows,
-                stats.rows / max(elapsed, 1e-9),
+                format_progress(stats.rows, total, time.monotonic() - started),
                 mark.updated_at,
             )
             if len(rows) < self.page_limit:
                 break
         stats.seconds = time.monotonic() - started
         return stats
-
-    def run(self, interval: float, stop: threading.Event) -> None:
-        """Poll every ``interval`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            stats = self.poll_once(stop)
-            log.info(
-                "poll done: %d rows, %d published, %d dead-lettered in %.1fs",
-                stats.rows,
-                stats.published,
-                stats.dead_lettered,
-                stats.seconds,
-            )
-            stop.wait(interval)

@@ -26,3 +26,6 @@ class PollerSettings(KafkaSettings):
     soda_max_retries: int = Field(default=8, ge=0)
     soda_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles, with jitter.")
     soda_backoff_max_seconds: float = Field(default=120.0, gt=0)
+    reconcile_interval_seconds: float = Field(
+        default=86_400.0, ge=0, description="How often deletions are reconciled (0: never in continuous mode)."
+    )

@@ -11,6 +11,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from crimestream.errors import ValidationError
+from crimestream.headers import header_value
 from schemas import schema_text
 from sinks.records import lake_row, partition_of
 from stream_processors.lww import Event, Version
@@ -23,16 +24,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _micros(ts: datetime) -> int:
     delta = ts.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _header(headers: Any, name: str) -> bytes | None:
-    if not headers:
-        return None
-    items = headers.items() if isinstance(headers, dict) else headers
-    for key, value in items:
-        if key == name:
-            return value if isinstance(value, bytes) else str(value).encode()
-    return None
 
 
 class EventDecoder:
@@ -49,7 +40,7 @@ class EventDecoder:
             raise ValidationError("event has no key (the record id)")
         record_id = key.decode("utf-8", errors="strict")
         if value is None:
-            stamp = _header(headers, "source_updated_at")
+            stamp = header_value(headers, "source_updated_at")
             ts = _micros(datetime.fromisoformat(stamp.decode())) if stamp else 2**62
             return Event(record_id, Version(ts=ts, partition=None, digest="deleted"), None)
         if len(value) < 5 or value[0] != 0:
