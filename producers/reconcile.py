@@ -10,12 +10,11 @@ an id, so ~1 GB for the whole 8.5M-row history); it runs once a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from crimestream.settings import KafkaSettings
 from producers.publisher import Publisher
 from producers.soda import SodaClient
-from producers.topic_state import live_ids_in_topic
 
 __all__ = ["reconcile_deletions", "source_ids"]
 
@@ -47,11 +46,20 @@ def source_ids(client: SodaClient, start_date: date, page_limit: int) -> set[str
 
 
 def reconcile_deletions(
-    client: SodaClient, publisher: Publisher, settings: KafkaSettings, *, start_date: date, page_limit: int
+    client: SodaClient,
+    publisher: Publisher,
+    published_ids: Callable[[], set[str]],
+    *,
+    start_date: date,
+    page_limit: int,
 ) -> int:
-    """Tombstone every id live on the topic but gone from the source; returns how many."""
+    """Tombstone every published live id that is gone from the source; returns how many.
+
+    ``published_ids`` gives the ids live downstream (in production:
+    ``producers.topic_state.live_ids_in_topic``).
+    """
     at_source = source_ids(client, start_date, page_limit)
-    on_topic = live_ids_in_topic(settings)
+    on_topic = published_ids()
     vanished = sorted(on_topic - at_source)
     now = datetime.now(UTC)
     for record_id in vanished:

@@ -13,7 +13,7 @@ from producers.reconcile import reconcile_deletions
 from producers.settings import PollerSettings
 from producers.soda import SodaClient
 from producers.state import WatermarkStore, atomic_write_text
-from producers.topic_state import watermark_from_topic
+from producers.topic_state import live_ids_in_topic, watermark_from_topic
 
 __all__ = ["build_poller", "run_poller"]
 
@@ -66,7 +66,11 @@ class ReconcileSchedule:
 
 def _reconcile(poller: Poller, settings: PollerSettings) -> None:
     reconcile_deletions(
-        poller.client, poller.publisher, settings, start_date=settings.start_date, page_limit=settings.page_limit
+        poller.client,
+        poller.publisher,
+        lambda: live_ids_in_topic(settings),
+        start_date=settings.start_date,
+        page_limit=settings.page_limit,
     )
 
 

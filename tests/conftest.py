@@ -57,7 +57,7 @@ def kafka_stack() -> Iterator[KafkaStack]:
     stack = LocalStack()
     try:
         stack.start()
-    except Exception as exc:  # noqa: BLE001 - reported as a failure, never a skip
+    except Exception as exc:
         pytest.fail(f"could not start the local Kafka broker and schema registry: {exc}", pytrace=False)
     try:
         yield KafkaStack(stack.kafka.bootstrap_servers, stack.registry.url, "local")

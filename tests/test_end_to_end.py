@@ -24,6 +24,7 @@ from emulator.server import EmulatorServer
 from producers.reconcile import reconcile_deletions
 from producers.service import build_poller
 from producers.settings import PollerSettings
+from producers.topic_state import live_ids_in_topic
 from tests.conftest import KafkaStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,7 +49,11 @@ def _process_until_caught_up(env: dict[str, str]) -> None:
     with open(log_file, "a") as out:
         proc = subprocess.run(
             [sys.executable, "-m", "crimestream.cli", "process", "--until-caught-up"],
-            env=dict(os.environ, **env), stdout=out, stderr=subprocess.STDOUT, timeout=300, check=False,
+            env=dict(os.environ, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+            check=False,
         )
     assert proc.returncode == 0, f"processor failed; see {log_file}:\n" + log_file.read_text()[-3000:]
 
@@ -82,8 +87,9 @@ def _assert_lake_matches(data_dir: Path, truth: list[dict[str, Any]]) -> None:
         assert row["beat"] == src.get("beat"), rid
 
 
-def test_a_corrected_record_flows_from_soda_to_the_lake(kafka_stack: KafkaStack, topic_name: str,
-                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_corrected_record_flows_from_soda_to_the_lake(
+    kafka_stack: KafkaStack, topic_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dataset = Dataset.generate(3000, seed=11, days=150, correction_share=0.0)
     with EmulatorServer(dataset) as emulator:
         env = _env(kafka_stack, topic_name, tmp_path, emulator.url)
@@ -116,8 +122,13 @@ def test_a_corrected_record_flows_from_soda_to_the_lake(kafka_stack: KafkaStack,
             assert 216 <= second.published < 3000
             # Deletions leave no trace at the source; reconciliation finds them.
             settings = PollerSettings()
-            tombstoned = reconcile_deletions(poller.client, poller.publisher, settings,
-                                             start_date=settings.start_date, page_limit=settings.page_limit)
+            tombstoned = reconcile_deletions(
+                poller.client,
+                poller.publisher,
+                lambda: live_ids_in_topic(settings),
+                start_date=settings.start_date,
+                page_limit=settings.page_limit,
+            )
             assert tombstoned == 1
             _process_until_caught_up(env)
         finally:

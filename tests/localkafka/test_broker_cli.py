@@ -39,11 +39,21 @@ def _alive(pid: int) -> bool:
 
 
 def _start(tmp_path: Path, path_env: str) -> tuple[subprocess.Popen[str], str, str]:
-    env = dict(os.environ, DATA_DIR=str(tmp_path), BROKER_KAFKA_PORT=str(free_port()),
-               BROKER_REGISTRY_PORT=str(free_port()), PATH=path_env)
+    env = dict(
+        os.environ,
+        DATA_DIR=str(tmp_path),
+        BROKER_KAFKA_PORT=str(free_port()),
+        BROKER_REGISTRY_PORT=str(free_port()),
+        PATH=path_env,
+    )
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    proc = subprocess.Popen([sys.executable, "-m", "crimestream.cli", "broker"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crimestream.cli", "broker"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     lines = {}
     deadline = time.monotonic() + 180

@@ -49,8 +49,13 @@ def dataset() -> Dataset:
 
 def _poller(url: str, tmp_path: Path, publisher: MemoryPublisher, limit: int = 100) -> Poller:
     client = SodaClient(url, "ijzp-q8t2", sleep=lambda _s: None)
-    return Poller(client, publisher, WatermarkStore(tmp_path, "ijzp-q8t2"),  # type: ignore[arg-type]
-                  start_date=date(2000, 1, 1), page_limit=limit)
+    return Poller(
+        client,
+        publisher,
+        WatermarkStore(tmp_path, "ijzp-q8t2"),  # type: ignore[arg-type]
+        start_date=date(2000, 1, 1),
+        page_limit=limit,
+    )
 
 
 def test_ties_on_update_time_across_pages_neither_skip_nor_repeat(dataset: Dataset, tmp_path: Path) -> None:

@@ -11,15 +11,23 @@ from crimestream.errors import RetryableSourceError, TerminalSourceError
 from producers.soda import SodaClient, backoff_delay, describe_error_body
 
 
-def _client(responses: list[httpx.Response], sleeps: list[float], **kw: object) -> tuple[SodaClient, list[httpx.Request]]:
+def _client(
+    responses: list[httpx.Response], sleeps: list[float], **kw: object
+) -> tuple[SodaClient, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return responses.pop(0)
 
-    client = SodaClient("http://soda.test", "ijzp-q8t2", transport=httpx.MockTransport(handler),
-                        sleep=sleeps.append, rng=random.Random(1), **kw)  # type: ignore[arg-type]
+    client = SodaClient(
+        "http://soda.test",
+        "ijzp-q8t2",
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
+        rng=random.Random(1),
+        **kw,
+    )  # type: ignore[arg-type]
     return client, seen
 
 
@@ -49,9 +57,14 @@ def test_gives_up_after_max_retries_with_the_last_reason() -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"code": "not_found", "error": True, "message": "Dataset not found", "data": {}}, "Dataset not found (not_found)"),
-        ({"message": "No such column: foo", "errorCode": "query.soql.no-such-column", "data": {}},
-         "No such column: foo (query.soql.no-such-column)"),
+        (
+            {"code": "not_found", "error": True, "message": "Dataset not found", "data": {}},
+            "Dataset not found (not_found)",
+        ),
+        (
+            {"message": "No such column: foo", "errorCode": "query.soql.no-such-column", "data": {}},
+            "No such column: foo (query.soql.no-such-column)",
+        ),
     ],
 )
 def test_terminal_4xx_quotes_the_portal_in_both_error_shapes(body: dict[str, object], expected: str) -> None:
@@ -71,8 +84,11 @@ def test_unknown_dataset_names_the_setting_to_check() -> None:
 def test_app_token_is_sent_as_header_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "s3cr3t-token-value"
-    client, seen = _client([httpx.Response(429, json={"message": "x"}), httpx.Response(401, json={"message": "bad token"})],
-                           [], app_token=secret)
+    client, seen = _client(
+        [httpx.Response(429, json={"message": "x"}), httpx.Response(401, json={"message": "bad token"})],
+        [],
+        app_token=secret,
+    )
     with pytest.raises(TerminalSourceError) as info:
         client.get({})
     assert all(r.headers["X-App-Token"] == secret for r in seen)

@@ -56,8 +56,10 @@ def test_crossing_moves_in_one_batch(tmp_path: Path) -> None:
     writer = LakeWriter(tmp_path)
     writer.apply([Upsert(_row("a", JAN, T0), (2024, 1)), Upsert(_row("b", MAY, T0), (2024, 5))], [])
     writer.apply(
-        [Upsert(_row("a", MAY, T1), (2024, 5), previous=(2024, 1)),
-         Upsert(_row("b", JAN, T1), (2024, 1), previous=(2024, 5))],
+        [
+            Upsert(_row("a", MAY, T1), (2024, 5), previous=(2024, 1)),
+            Upsert(_row("b", JAN, T1), (2024, 1), previous=(2024, 5)),
+        ],
         [],
     )
     assert _lake(tmp_path) == [("a", "THEFT", 2024, "05"), ("b", "THEFT", 2024, "01")]
