@@ -19,7 +19,8 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crimestream.errors import LakeUnwritableError, SinkError
-from sinks.lake_schema import LAKE_SCHEMA, PARTITION_FILE, partition_dir
+from sinks.lake_schema import LAKE_SCHEMA, PARTITION_FILE, partition_dir, table_dir
+from sinks.metadata import PartitionInfo, update_metadata
 from sinks.records import Partition
 
 __all__ = ["Delete", "FlushStats", "LakeWriter", "Upsert"]
@@ -56,6 +58,7 @@ class FlushStats:
     partitions: int = 0
     rows_written: int = 0
     bytes_written: int = 0
+    touched: dict[str, PartitionInfo | None] = field(default_factory=dict)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -132,9 +135,21 @@ class LakeWriter:
         self, partition: Partition, upserts: list[dict[str, Any]], deletes: set[str], stats: FlushStats
     ) -> None:
         merged = self._merge(self.read_partition(partition), upserts, deletes)
-        stats.bytes_written += self._swap(partition, merged)
+        size = self._swap(partition, merged)
+        stats.bytes_written += size
         stats.rows_written += merged.num_rows
         stats.partitions += 1
+        key = f"{partition[0]:04d}-{partition[1]:02d}"
+        if merged.num_rows == 0:
+            stats.touched[key] = None
+        else:
+            newest = pc.max(merged["source_updated_at"]).as_py()
+            stats.touched[key] = {
+                "rows": merged.num_rows,
+                "bytes": size,
+                "newest_source_update": newest.isoformat() if newest else None,
+                "swapped_at": datetime.now(UTC).isoformat(),
+            }
 
     def apply(self, upserts: Iterable[Upsert], deletes: Iterable[Delete]) -> FlushStats:
         """Apply one batch of changes; returns what was written."""
@@ -161,4 +176,6 @@ class LakeWriter:
             gone = dels.get(partition, set()) - {r["id"] for r in rows}
             if rows or gone:
                 self._rewrite(partition, rows, gone, stats)
+        if stats.touched:
+            update_metadata(table_dir(self.lake_dir, self.table), stats.touched)
         return stats

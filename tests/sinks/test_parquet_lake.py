@@ -92,3 +92,18 @@ def test_swaps_leave_exactly_one_file_per_partition(tmp_path: Path) -> None:
     files = sorted(p.name for p in writer.path((2024, 1)).parent.iterdir())
     assert files == ["data.parquet"]
     assert writer.read_partition((2024, 1)).num_rows == 20
+
+
+def test_metadata_tracks_rows_freshness_and_swaps(tmp_path: Path) -> None:
+    from sinks.metadata import read_metadata
+
+    writer = LakeWriter(tmp_path)
+    writer.apply([Upsert(_row("a", JAN, T0), (2024, 1)), Upsert(_row("b", MAY, T1), (2024, 5))], [])
+    meta = read_metadata(tmp_path / "crimes")
+    assert meta["rows"] == 2 and set(meta["partitions"]) == {"2024-01", "2024-05"}
+    assert meta["newest_source_update"] == T1.isoformat()
+    assert meta["partitions"]["2024-01"]["rows"] == 1 and meta["partitions"]["2024-01"]["swapped_at"]
+    writer.apply([], [Delete("b", (2024, 5))])
+    meta = read_metadata(tmp_path / "crimes")
+    assert meta["rows"] == 1 and set(meta["partitions"]) == {"2024-01"}
+    assert meta["newest_source_update"] == T0.isoformat()
