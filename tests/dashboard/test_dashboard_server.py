@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 
 import panel as pn
-import panel.models.tabulator  # noqa: F401 - pull_session must know the page's Tabulator model
 import pytest
 from bokeh.client import pull_session
 from dashboard_lake_builder import BOUNDARY_ROWS, SampleLake, sample_rows, write_lake
