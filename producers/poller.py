@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from crimestream.errors import CrimestreamError, ValidationError
 from producers.normalize import normalize_row
@@ -63,6 +64,15 @@ def keyset_params(mark: Watermark | None, start_date: date, limit: int) -> dict[
     }
 
 
+def _advance(mark: Watermark | None, rows: list[dict[str, Any]]) -> Watermark:
+    """The watermark after ``rows`` (ordered by update time, then row id) were confirmed."""
+    last_time = str(rows[-1][_UPDATED])
+    ties = sum(1 for row in rows if str(row.get(_UPDATED)) == last_time)
+    if mark is not None and mark.updated_at == last_time:
+        ties += mark.seen_at_time
+    return Watermark(updated_at=last_time, row_id=str(rows[-1][_ROW_ID]), seen_at_time=ties)
+
+
 @dataclass
 class PollStats:
     rows: int = 0
@@ -90,6 +100,30 @@ class Poller:
         self.page_limit = page_limit
         self.recover = recover
 
+    def _reopen_boundary(self, mark: Watermark | None) -> Watermark | None:
+        """Re-read the rows at the watermark's time if some appeared behind the cursor (late ties).
+
+        Rows at the watermark's time that sort before its row id were all seen,
+        unless the source added some since: then their count exceeds ours.
+        """
+        if mark is None or not mark.row_id:
+            return mark
+        ts = _quote(_soql_time(mark.updated_at))
+        try:
+            where = f"{_UPDATED} = {ts} AND {_ROW_ID} <= {_quote(mark.row_id)}"
+            rows = self.client.get({"$select": "count(*) AS n", "$where": where})
+            at_time = int(next(iter(rows[0].values())))
+        except (LookupError, ValueError, StopIteration):
+            return mark
+        if at_time > mark.seen_at_time:
+            log.info(
+                "%d row(s) appeared at the watermark's time %s after it was read; re-reading that boundary",
+                at_time - mark.seen_at_time,
+                mark.updated_at,
+            )
+            return Watermark(mark.updated_at, "", 0)
+        return mark
+
     def _count(self, mark: Watermark | None) -> int | None:
         """How many rows are still to read (for progress); None if the portal won't say."""
         try:
@@ -109,6 +143,7 @@ class Poller:
             if mark is not None:
                 log.info("no poller state; resuming from the topic's newest event at %s", mark.updated_at)
                 self.store.save(mark)
+        mark = self._reopen_boundary(mark)
         total = self._count(mark)
         while stop is None or not stop.is_set():
             rows = self.client.get(keyset_params(mark, self.start_date, self.page_limit))
@@ -122,8 +157,7 @@ class Poller:
                     self.publisher.dead_letter(raw, str(exc))
                     stats.dead_lettered += 1
             self.publisher.confirm()
-            last = rows[-1]
-            mark = Watermark(updated_at=str(last[_UPDATED]), row_id=str(last[_ROW_ID]))
+            mark = _advance(mark, rows)
             self.store.save(mark)
             stats.rows += len(rows)
             stats.pages += 1

@@ -1,8 +1,10 @@
 """Deletions: the portal deletes rows without a trace; only comparing id sets finds them.
 
 A reconciliation reads every id the source holds (within ``START_DATE``) and
-every id live on the topic, and publishes a tombstone for each id that
-vanished from the source.  Memory grows with the number of ids (about 100 bytes
+every id live on the topic, publishes a tombstone for each id that vanished
+from the source, and, as a backstop for rows that reached the source with an
+update time already behind the watermark, fetches and publishes every source
+id the topic lacks.  Memory grows with the number of ids (about 100 bytes
 an id, so ~1 GB for the whole 8.5M-row history); it runs once a
 ``RECONCILE_INTERVAL_SECONDS`` (daily by default, like the portal's loads).
 """
@@ -13,6 +15,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from crimestream.errors import ValidationError
+from producers.normalize import normalize_row
 from producers.publisher import Publisher
 from producers.soda import SodaClient
 
@@ -45,6 +49,26 @@ def source_ids(client: SodaClient, start_date: date, page_limit: int) -> set[str
         last = str(rows[-1][":id"])
 
 
+def _literal(record_id: str) -> str:
+    return record_id if record_id.isdigit() else _quote(record_id)
+
+
+def _publish_missing(client: SodaClient, publisher: Publisher, missing: list[str]) -> int:
+    published = 0
+    for start in range(0, len(missing), 200):
+        chunk = missing[start : start + 200]
+        rows = client.get(
+            {"$select": ":*,*", "$where": f"id IN ({', '.join(_literal(i) for i in chunk)})", "$limit": "1000"}
+        )
+        for raw in rows:
+            try:
+                publisher.publish(normalize_row(raw))
+                published += 1
+            except ValidationError as exc:
+                publisher.dead_letter(raw, str(exc))
+    return published
+
+
 def reconcile_deletions(
     client: SodaClient,
     publisher: Publisher,
@@ -64,11 +88,13 @@ def reconcile_deletions(
     now = datetime.now(UTC)
     for record_id in vanished:
         publisher.tombstone(record_id, now)
+    republished = _publish_missing(client, publisher, sorted(at_source - on_topic))
     publisher.confirm()
     log.info(
-        "reconciliation: %d ids at the source, %d live on the topic, %d tombstoned",
+        "reconciliation: %d ids at the source, %d live on the topic, %d tombstoned, %d missing ones published",
         len(at_source),
         len(on_topic),
         len(vanished),
+        republished,
     )
     return len(vanished)

@@ -18,6 +18,7 @@ __all__ = ["Watermark", "WatermarkStore", "atomic_write_text"]
 class Watermark:
     updated_at: str  # the source's update time, as the source wrote it
     row_id: str  # the source's row identifier (':id'), the tie-breaker
+    seen_at_time: int = 0  # rows confirmed that carry exactly ``updated_at`` (to detect late ties)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -45,7 +46,9 @@ class WatermarkStore:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        return Watermark(updated_at=data["updated_at"], row_id=data["row_id"])
+        return Watermark(
+            updated_at=data["updated_at"], row_id=data["row_id"], seen_at_time=int(data.get("seen_at_time", 0))
+        )
 
     def save(self, mark: Watermark) -> None:
         atomic_write_text(self.path, json.dumps(asdict(mark), indent=2) + "\n")

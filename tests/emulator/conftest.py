@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
+from emulator_support import client_for, make_dataset
 
 from emulator import Dataset, EmulatorServer
-
-RESOURCE = "/resource/ijzp-q8t2.json"
-_TLS = ssl.create_default_context()  # built once: httpx builds one per client otherwise (slow)
-START = "2024-01-01"
-END = "2024-07-01"
-
-
-def make_dataset(n_rows: int = 3000, seed: int = 11, **options: object) -> Dataset:
-    """A deterministic dataset whose clock is pinned, so default stamps are reproducible too."""
-    clock = options.pop("clock", None) or (lambda: datetime(2024, 7, 20, tzinfo=UTC))
-    return Dataset.generate(n_rows, seed, start=START, end=END, clock=clock, **options)  # type: ignore[arg-type]
-
-
-def client_for(url: str, timeout: float = 30) -> httpx.Client:
-    """An HTTP client for an emulator (plain HTTP; the TLS context is shared only to save time)."""
-    return httpx.Client(base_url=url, timeout=timeout, verify=_TLS)
 
 
 @pytest.fixture(scope="module")

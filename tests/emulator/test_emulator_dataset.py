@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from emulator_support import make_dataset
 
 from emulator import Dataset
 from emulator.calibrate import derive
 from emulator.calibration import load_calibration
 from emulator.store import case_code, case_number_text
-from tests.emulator.conftest import make_dataset
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "chicago_crimes_2024_sample.csv"
 CALIBRATION = Path(__file__).parents[2] / "emulator" / "calibration.json"
@@ -148,7 +148,7 @@ def test_calibration_file_is_reproducible_from_the_sample(sample: list[dict[str,
 
 def test_a_million_rows_fit() -> None:
     """Scale sanity on a smaller slice: memory per row stays small (columns, not dicts)."""
-    dataset = make_dataset(50_000, seed=1)
+    dataset = make_dataset(20_000, seed=1)
     store = dataset._store
     per_row = sum(
         getattr(store, name).itemsize * len(getattr(store, name))

@@ -7,10 +7,10 @@ import time
 
 import httpx
 import pytest
+from emulator_support import RESOURCE, client_for, make_dataset
 
 from emulator import EmulatorServer, Fault, FaultPlan
 from emulator.server import error_body, parse_fault_list
-from tests.emulator.conftest import RESOURCE, client_for, make_dataset
 
 
 def test_unknown_dataset_is_404_in_the_code_shape(http: httpx.Client) -> None:

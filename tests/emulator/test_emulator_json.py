@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
+from emulator_support import RESOURCE, client_for, make_dataset
 
 from emulator import Dataset, EmulatorServer
-from tests.emulator.conftest import RESOURCE, client_for, make_dataset
 
 FLOATING = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$")
 FIXED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from emulator_support import RESOURCE
 
 from emulator import Dataset, EmulatorServer, RowNotFoundError
-from tests.emulator.conftest import RESOURCE
 
 
 def one(http: httpx.Client, row_id: str) -> list[dict[str, Any]]:

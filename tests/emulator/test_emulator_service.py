@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from emulator_support import RESOURCE, make_dataset
 
 from emulator import EmulatorServer, EmulatorSettings
 from emulator.live import LiveLoader
 from emulator.server import build_dataset
-from tests.emulator.conftest import RESOURCE, make_dataset
 
 ROOT = Path(__file__).parents[2]
 
