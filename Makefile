@@ -3,12 +3,18 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install run demo test lint bench broker clean
+.PHONY: help install chromium run demo test lint bench broker clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-install: .venv/.installed .cache/localkafka/.fetched  ## install Python deps (uv, locked) and fetch Kafka + registry
+install: .venv/.installed .cache/localkafka/.fetched chromium  ## install Python deps (uv, locked), fetch Kafka + registry, Chromium
+
+chromium:  # Debian's Chromium, for the dashboard's browser test (Playwright drives it; no browser download)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is needed for the browser test: sudo apt-get install chromium"; exit 1; fi; }
 
 .venv/.installed: pyproject.toml uv.lock
 	@test -x "$(UV)" || python3 -m pip install --quiet --user uv
@@ -35,6 +41,9 @@ test: install  ## lint, type-check and run every test (starts its own Kafka)
 lint: install  ## ruff and mypy only
 	"$(UV)" run --frozen ruff check .
 	"$(UV)" run --frozen mypy
+
+bench: install  ## dashboard benchmark on a generated 8.5M-row lake (cached in .cache/bench-lake); BENCH_ARGS="--rows N"
+	"$(UV)" run --frozen python benchmarks/dashboard_bench.py $(BENCH_ARGS)
 
 broker: install  ## only the local Kafka broker and schema registry
 	"$(UV)" run --frozen crimestream broker

@@ -1,15 +1,27 @@
 """The analyst dashboard: a Panel page over the lake, refreshed live.
 
-``create_app(settings)`` builds one page (one per browser session).  The page
-shows a date-range filter (default: the last 30 days present in the lake), an
-optional crime-type filter, a headline count and a chart of incidents per day.
-Instead of charts it shows a plain message when the lake is empty, when no row
-matches, or when the lake could not be read; errors never reach the page as a
-traceback.
+``create_app(settings)`` builds one page (one per browser session):
 
-While served, the page checks the lake every ``DASHBOARD_REFRESH_SECONDS``: it
-compares a file-system fingerprint of the partition files (cheap) and re-queries
-only when that changed, so a viewer sees new data arrive without reloading.
+* **Filters** (sidebar): date range (default: the last 30 days present in the
+  lake), primary types, districts, community areas, arrest, domestic, hour of
+  day, series grain, map tiles.  Their state lives in the URL.
+* **Views**: KPI cards (incidents, arrest rate, domestic share, change versus
+  the previous period of the same length), incidents per day or week, top
+  primary types, day-of-week x hour heatmap, arrest rate by type, a map (every
+  point for short ranges, a datashader raster beyond, community areas on top),
+  a paged table and a CSV download of the whole filtered set (capped, and the
+  page says so).
+* **Freshness and health** (sidebar): newest source update in the lake, last
+  write, poller and processor state (``dashboard.health``).
+
+Aggregates come from the shared in-memory fact table (``dashboard.facts``),
+rows from the partition files (``dashboard.rows``).  Instead of charts the page
+shows a plain message when the lake is empty, when no row matches, or when the
+lake could not be read; errors never reach the page as a traceback.
+
+While served, the page syncs the fact table every ``DASHBOARD_REFRESH_SECONDS``
+(a cheap file-system fingerprint) and re-renders only when the lake changed, so
+a viewer sees new data arrive without reloading.
 
 Run directly with ``panel serve dashboard/app.py`` (settings from the
 environment), or through ``crimestream dashboard`` (``dashboard.server``).
@@ -17,28 +29,44 @@ environment), or through ``crimestream dashboard`` (``dashboard.server``).
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from holoviews.streams import Pipe
 from panel.template.base import BaseTemplate
 
 from crimestream.errors import CrimestreamError
-from dashboard.charts import incidents_per_day_chart
-from dashboard.lake import LakeVersion, lake_version
-from dashboard.queries import (
-    EMPTY_LAKE_MESSAGE,
-    EmptyLakeError,
-    crime_types,
-    date_bounds,
-    incidents_per_day,
+from dashboard import charts
+from dashboard.aggregates import (
+    Kpis,
+    arrest_rate_by_type,
+    community_areas,
+    day_bounds,
+    density_grid,
+    heatmap,
+    incident_series,
+    kpis,
+    lake_options,
+    series_grain,
+    top_types,
 )
+from dashboard.facts import FactSnapshot, fact_store
+from dashboard.filters import Filters
+from dashboard.health import read_health, render_health
+from dashboard.queries import EMPTY_LAKE_MESSAGE, EmptyLakeError
+from dashboard.rows import export_csv, map_points, plan_export, table_page
 from dashboard.selection import DateWindow, follow_lake
 from dashboard.settings import DashboardSettings
+from dashboard.urlstate import URL_PARAMETERS, UrlFilters, UrlState, parse_url_state
 
 __all__ = [
     "APP_TITLE",
@@ -58,64 +86,159 @@ NO_ROWS_IN_LAKE_MESSAGE = (
 _UNEXPECTED_MESSAGE = (
     "The dashboard could not read the lake because of an unexpected error; the details are in the server log."
 )
+HAS_DATASHADER = importlib.util.find_spec("datashader") is not None
 
 T = TypeVar("T")
+_TRI_VALUES = {"All": None, "Yes": True, "No": False}
 
 
-def no_match_message(window: DateWindow, types: Sequence[str]) -> str:
+def no_match_message(window: DateWindow, types: Sequence[str], filters: Filters | None = None) -> str:
     """The message shown when the filters select no incident."""
     start, end = window
     span = f"on {start:%Y-%m-%d}" if start == end else f"from {start:%Y-%m-%d} to {end:%Y-%m-%d}"
     kinds = f" of type {', '.join(types)}" if types else ""
-    return f"No incidents{kinds} {span}. Widen the date range or clear the crime-type filter."
+    extra = ""
+    if filters is not None:
+        rest = [p for p in filters.describe().split("; ")[1:] if not p.startswith("type ")]
+        extra = f" ({'; '.join(rest)})" if rest else ""
+    return f"No incidents{kinds} {span}{extra}. Widen the date range or clear some filters."
 
 
 class _Failed(Exception):
     """Internal: a lake read failed and its message is already on the page."""
 
 
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _tri(value: bool | None) -> str:
+    return {None: "All", True: "Yes", False: "No"}[value]
+
+
 class Dashboard(pn.viewable.Viewer):
     """The page's state and widgets; ``refresh()`` re-reads the lake when it changed."""
 
-    def __init__(self, settings: DashboardSettings, **params: Any) -> None:
+    def __init__(self, settings: DashboardSettings, *, url_values: dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
+        self._settings = settings
         self._lake_dir = settings.lake_dir
+        self._store = fact_store(settings.lake_dir)
         self._default_days = settings.dashboard_default_days
         self._refresh_seconds = settings.dashboard_refresh_seconds
-        self._version: LakeVersion | None = None
+        self._generation: int | None = None
         self._bounds: DateWindow | None = None
         self._syncing = False
+        self._pending_url: UrlFilters | None = parse_url_state(url_values) if url_values else None
+        self._filters: Filters | None = None
+        self._page = 0
+        self._pipes: dict[str, Pipe] = {}
+        self._grain = "day"
+        self.url = UrlState()
+        self.render_count = 0
 
-        self.date_range = pn.widgets.DateRangePicker(
-            label="Days (Chicago local date)", disabled=True, sizing_mode="stretch_width"
-        )
+        wide = {"sizing_mode": "stretch_width"}
+        self.date_range = pn.widgets.DateRangePicker(label="Days (Chicago local date)", disabled=True, **wide)
         self.crime_types = pn.widgets.MultiChoice(
-            label="Crime types",
-            options=[],
-            placeholder="All crime types",
-            disabled=True,
-            sizing_mode="stretch_width",
+            label="Crime types", options=[], placeholder="All crime types", disabled=True, **wide
         )
-        self.headline = pn.indicators.Number(
-            label="Incidents", value=0, format="{value:,}", font_size="40pt", title_size="14pt"
+        self.districts = pn.widgets.MultiChoice(
+            label="Police districts", options=[], placeholder="All districts", disabled=True, **wide
         )
-        self.period = pn.pane.Markdown("", margin=(24, 10, 0, 10))
-        self.chart = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=380)
-        self.message = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
-        self.results = pn.Column(
-            pn.Row(self.headline, self.period),
-            self.chart,
-            visible=False,
-            sizing_mode="stretch_width",
+        self.areas = pn.widgets.MultiChoice(
+            label="Community areas", options=[], placeholder="All community areas", disabled=True, **wide
         )
-        self.status = pn.pane.Markdown(
-            "", styles={"color": "#6c757d", "font-size": "0.85em"}, sizing_mode="stretch_width"
+        self.arrest = pn.widgets.RadioButtonGroup(label="Arrest", options=list(_TRI_VALUES), value="All", **wide)
+        self.domestic = pn.widgets.RadioButtonGroup(label="Domestic", options=list(_TRI_VALUES), value="All", **wide)
+        self.hours = pn.widgets.IntRangeSlider(label="Hour of day", start=0, end=23, value=(0, 23), step=1, **wide)
+        self.grain = pn.widgets.RadioButtonGroup(label="Series", options=["Auto", "Day", "Week"], value="Auto", **wide)
+        self.tiles = pn.widgets.Checkbox(
+            label="Map tiles (loaded from the internet)", value=settings.dashboard_map_tiles != "none"
         )
-        self.filters = pn.Column(self.date_range, self.crime_types, self.status)
-        self.main = pn.Column(self.message, self.results, sizing_mode="stretch_width")
 
-        self.date_range.param.watch(self._on_filter_change, "value")
-        self.crime_types.param.watch(self._on_filter_change, "value")
+        # KPI cards.
+        number = {"font_size": "30pt", "title_size": "12pt", "css_classes": ["kpi"]}
+        self.headline = pn.indicators.Number(label="Incidents", value=0, format="{value:,}", **number)
+        self.kpi_arrest = pn.indicators.Number(label="Arrest rate", value=0, format="{value:.1f}%", **number)
+        self.kpi_domestic = pn.indicators.Number(label="Domestic share", value=0, format="{value:.1f}%", **number)
+        self.kpi_change = pn.indicators.Number(
+            label="vs previous period",
+            value=0,
+            format="{value:+.1f}%",
+            colors=[(0, "#2e7d32"), (1e9, "#c62828")],
+            **number,
+        )
+        self.period = pn.pane.Markdown("", margin=(10, 10, 0, 10), **wide)
+
+        # Charts: each a DynamicMap fed by a Pipe (created on first data).
+        chart_opts = {"sizing_mode": "stretch_width", "min_height": 300}
+        self.chart = pn.pane.HoloViews(None, **chart_opts)  # the series
+        self.top_chart = pn.pane.HoloViews(None, **chart_opts)
+        self.heatmap_chart = pn.pane.HoloViews(None, **chart_opts)
+        self.arrest_chart = pn.pane.HoloViews(None, **chart_opts)
+        self.map_points_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=480, visible=False)
+        self.map_density_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=480, visible=False)
+        self.map_note = pn.pane.Markdown("", **wide)
+
+        # Table and export.
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(), disabled=True, show_index=False, height=420, pagination=None, **wide
+        )
+        self.prev_page = pn.widgets.Button(label="◀ Newer", width=100, disabled=True)
+        self.next_page = pn.widgets.Button(label="Older ▶", width=100, disabled=True)
+        self.page_info = pn.pane.Markdown("", **wide)
+        self.download = pn.widgets.FileDownload(
+            callback=self._export_file, filename="crimes.csv", label="Download CSV", color="primary", width=360
+        )
+        self.export_note = pn.pane.Markdown("", **wide)
+
+        self.message = pn.pane.Alert("", alert_type="info", visible=False, **wide)
+        self.warning = pn.pane.Alert("", alert_type="warning", visible=False, **wide)
+        kpi_row = pn.Row(self.headline, self.kpi_arrest, self.kpi_domestic, self.kpi_change, **wide)
+        self.results = pn.Column(
+            kpi_row,
+            self.period,
+            pn.Row(self.chart, self.top_chart, **wide),
+            pn.Row(self.heatmap_chart, self.arrest_chart, **wide),
+            pn.pane.Markdown("### Map", **wide),
+            self.map_note,
+            self.map_points_pane,
+            self.map_density_pane,
+            pn.pane.Markdown("### Incidents", **wide),
+            pn.Row(self.prev_page, self.next_page, self.page_info, **wide),
+            self.table,
+            pn.Row(self.download, self.export_note, **wide),
+            visible=False,
+            **wide,
+        )
+        self.status = pn.pane.Markdown("", styles={"color": "#6c757d", "font-size": "0.85em"}, **wide)
+        self.health = pn.pane.Markdown("", styles={"font-size": "0.85em"}, **wide)
+        self.filters = pn.Column(
+            self.date_range,
+            self.crime_types,
+            self.districts,
+            self.areas,
+            pn.pane.Markdown("Arrest", margin=(5, 10, 0, 10)),
+            self.arrest,
+            pn.pane.Markdown("Domestic", margin=(5, 10, 0, 10)),
+            self.domestic,
+            self.hours,
+            pn.pane.Markdown("Series per", margin=(5, 10, 0, 10)),
+            self.grain,
+            self.tiles,
+            self.status,
+            pn.pane.Markdown("#### Freshness", margin=(10, 10, 0, 10)),
+            self.health,
+        )
+        self.main = pn.Column(self.warning, self.message, self.results, **wide)
+
+        for widget in (self.date_range, self.crime_types, self.districts, self.areas, self.arrest, self.domestic):
+            widget.param.watch(self._on_filter_change, "value")
+        self.hours.param.watch(self._on_filter_change, "value_throttled")
+        self.grain.param.watch(self._on_filter_change, "value")
+        self.tiles.param.watch(self._on_tiles_change, "value")
+        self.prev_page.on_click(lambda _e: self._turn_page(-1))
+        self.next_page.on_click(lambda _e: self._turn_page(1))
         self.refresh(force=True)
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -128,21 +251,39 @@ class Dashboard(pn.viewable.Viewer):
         value = self.date_range.value
         if not value or value[0] is None or value[1] is None:
             return None
-        return _day(value[0]), _day(value[1])
+        start, end = _day(value[0]), _day(value[1])
+        return (start, end) if start <= end else (end, start)
+
+    def current_filters(self) -> Filters | None:
+        window = self.window
+        if window is None:
+            return None
+        hours = self.hours.value
+        return Filters(
+            start=window[0],
+            end=window[1],
+            primary_types=tuple(self.crime_types.value),
+            districts=tuple(self.districts.value),
+            community_areas=tuple(self.areas.value),
+            arrest=_TRI_VALUES[self.arrest.value],
+            domestic=_TRI_VALUES[self.domestic.value],
+            hour_from=int(hours[0]),
+            hour_to=int(hours[1]),
+        )
 
     def refresh(self, force: bool = False) -> bool:
         """Re-read the lake if its files changed (or ``force``); True if it re-read."""
         try:
-            version = lake_version(self._lake_dir)
-            if not force and version == self._version:
-                self._update_status(version)
+            snapshot = self._store.sync()
+            if not force and snapshot.generation == self._generation:
+                self._update_status(snapshot)
                 return False
-            self._version = version
-            self._reload(version)
+            self._generation = snapshot.generation
+            self._reload(snapshot)
             return True
         except Exception:  # the periodic callback must never die
             log.exception("dashboard refresh failed")
-            self._version = None
+            self._generation = None
             self._show_message(_UNEXPECTED_MESSAGE, "danger")
             return True
 
@@ -152,72 +293,297 @@ class Dashboard(pn.viewable.Viewer):
             return
         pn.state.add_periodic_callback(self._tick, period=int(self._refresh_seconds * 1000))
 
+    def sync_url(self) -> None:
+        """Keep the filter state in the browser's URL (served sessions only).
+
+        Done once the browser is connected: before that, the page's location
+        would be overwritten by the browser's own.
+        """
+        location = pn.state.location
+        if location is None:
+            return
+
+        def on_load() -> None:
+            location.sync(self.url, {name: name for name in URL_PARAMETERS}, on_error=lambda _values: None)
+            self._write_url()
+            location.update_query(**{name: getattr(self.url, name) for name in URL_PARAMETERS})
+
+        pn.state.onload(on_load)
+
     # --- internals ------------------------------------------------------------
 
     def _tick(self) -> None:
         self.refresh()
 
-    def _reload(self, version: LakeVersion) -> None:
-        if version.is_empty:
-            self._set_bounds(None, [])
+    def _reload(self, snapshot: FactSnapshot) -> None:
+        self.warning.visible = bool(snapshot.problems)
+        if snapshot.problems:
+            names = ", ".join(f"`{path}`" for path in snapshot.problems)
+            self.warning.object = (
+                f"Could not read the lake partition(s) {names}; they are left out until they are rewritten."
+            )
+        if snapshot.is_empty:
+            self._set_bounds(None)
             self._show_message(EMPTY_LAKE_MESSAGE, "info")
-            self._update_status(version)
+            self._update_status(snapshot)
             return
         try:
-            bounds = self._read(lambda: date_bounds(self._lake_dir))
-            types = self._read(lambda: crime_types(self._lake_dir)) if bounds else []
+            bounds = self._read(lambda: day_bounds(self._store))
+            options = self._read(lambda: lake_options(self._store)) if bounds else None
         except _Failed:
-            self._update_status(version)
+            self._update_status(snapshot)
             return
-        if bounds is None:
-            self._set_bounds(None, [])
+        if bounds is None or options is None:
+            self._set_bounds(None)
             self._show_message(NO_ROWS_IN_LAKE_MESSAGE, "info")
         else:
-            self._set_bounds(bounds, types)
+            self._set_bounds(bounds, options.primary_types, options.districts, options.community_areas)
             self._render()
-        self._update_status(version)
+        self._update_status(snapshot)
 
-    def _set_bounds(self, bounds: DateWindow | None, types: list[str]) -> None:
+    def _set_bounds(
+        self,
+        bounds: DateWindow | None,
+        types: Sequence[str] = (),
+        districts: Sequence[str] = (),
+        areas: Sequence[str] = (),
+    ) -> None:
         """Move the filters to the lake's new contents without re-rendering on each change."""
         self._syncing = True
         try:
+            choices = (self.crime_types, self.districts, self.areas)
             if bounds is None:
                 self.date_range.disabled = True
-                self.crime_types.disabled = True
+                for widget in choices:
+                    widget.disabled = True
             else:
                 window = follow_lake(self.window, self._bounds, bounds, self._default_days)
                 # Bounds first: the value is validated against them.
                 self.date_range.param.update(start=bounds[0], end=bounds[1], disabled=False)
                 self.date_range.value = window
-                kept = [t for t in self.crime_types.value if t in types]
-                self.crime_types.param.update(options=types, value=kept, disabled=False)
+                for widget, options in zip(choices, (types, districts, areas), strict=True):
+                    kept = [v for v in widget.value if v in options]
+                    widget.param.update(options=list(options), value=kept, disabled=False)
+                if self._pending_url is not None:
+                    self._apply_url(self._pending_url, bounds, types, districts, areas)
+                    self._pending_url = None
             self._bounds = bounds
         finally:
             self._syncing = False
+
+    def _apply_url(
+        self,
+        wanted: UrlFilters,
+        bounds: DateWindow,
+        types: Sequence[str],
+        districts: Sequence[str],
+        areas: Sequence[str],
+    ) -> None:
+        """Apply what a shared URL asked for, as far as this lake allows."""
+        if wanted.start is not None or wanted.end is not None:
+            start = wanted.start or bounds[0]
+            end = wanted.end or bounds[1]
+            start, end = (min(start, end), max(start, end))
+            start, end = max(start, bounds[0]), min(end, bounds[1])
+            if start <= end:
+                self.date_range.value = (start, end)
+        for widget, asked, options in (
+            (self.crime_types, wanted.types, types),
+            (self.districts, wanted.districts, districts),
+            (self.areas, wanted.areas, areas),
+        ):
+            if asked is not None:
+                widget.value = [v for v in asked if v in options]
+        if wanted.arrest is not None:
+            self.arrest.value = wanted.arrest
+        if wanted.domestic is not None:
+            self.domestic.value = wanted.domestic
+        if wanted.hours is not None:
+            self.hours.value = wanted.hours
+        if wanted.grain is not None:
+            self.grain.value = wanted.grain.capitalize()
+
+    def _write_url(self) -> None:
+        filters = self._filters
+        if filters is None:
+            return
+        self.url.param.update(
+            start=filters.start.isoformat(),
+            end=filters.end.isoformat(),
+            types=json.dumps(list(filters.primary_types)) if filters.primary_types else "",
+            district=json.dumps(list(filters.districts)) if filters.districts else "",
+            area=json.dumps(list(filters.community_areas)) if filters.community_areas else "",
+            arrest=_tri(filters.arrest).lower() if filters.arrest is not None else "",
+            domestic=_tri(filters.domestic).lower() if filters.domestic is not None else "",
+            hours="" if (filters.hour_from, filters.hour_to) == (0, 23) else f"{filters.hour_from}-{filters.hour_to}",
+            grain="" if self.grain.value == "Auto" else self.grain.value.lower(),
+        )
 
     def _on_filter_change(self, _event: param.parameterized.Event) -> None:
         if not self._syncing:
             self._render()
 
+    def _on_tiles_change(self, _event: param.parameterized.Event) -> None:
+        self.map_points_pane.object = None
+        self.map_density_pane.object = None
+        for name in ("points", "density", "areas_points", "areas_density"):
+            self._pipes.pop(name, None)
+        if not self._syncing:
+            self._render()
+
     def _render(self) -> None:
-        window = self.window
-        if self._bounds is None or window is None:
+        filters = self.current_filters()
+        if self._bounds is None or filters is None:
             return
-        types = list(self.crime_types.value)
+        self._filters = filters
+        self._page = 0
+        self._write_url()
+        store = self._store
         try:
-            per_day = self._read(lambda: incidents_per_day(self._lake_dir, window[0], window[1], primary_types=types))
+            figures = self._read(lambda: kpis(store, filters))
+            if figures.incidents == 0:
+                self._show_message(
+                    no_match_message((filters.start, filters.end), filters.primary_types, filters), "warning"
+                )
+                return
+            grain = series_grain(filters) if self.grain.value == "Auto" else self.grain.value.lower()
+            series = self._read(lambda: incident_series(store, filters, grain))  # type: ignore[arg-type]
+            top = self._read(lambda: top_types(store, filters, 10))
+            cells = self._read(lambda: heatmap(store, filters))
+            rates = self._read(lambda: arrest_rate_by_type(store, filters, 15))
+            areas = self._read(lambda: community_areas(store, filters))
+            self._show_kpis(figures, filters)
+            self._grain = grain
+            self._feed("series", self.chart, series, lambda d: charts.series_chart(d, grain=self._grain))
+            self._feed("top", self.top_chart, top, charts.top_types_chart)
+            self._feed("heatmap", self.heatmap_chart, cells, charts.heatmap_chart)
+            self._feed("arrest", self.arrest_chart, rates, charts.arrest_rate_chart)
+            self._render_map(filters, figures.incidents, areas)
+            self._render_table()
+            self._render_export_note(filters)
         except _Failed:
             return
-        total = int(per_day["incidents"].sum())
-        if total == 0:
-            self._show_message(no_match_message(window, types), "warning")
+        self.message.visible = False
+        self.results.visible = True
+        self.render_count += 1
+
+    def _feed(
+        self, name: str, pane: pn.pane.HoloViews, data: pd.DataFrame, build: Callable[[pd.DataFrame], Any]
+    ) -> None:
+        """Draw a chart from new data."""
+        # A fresh element each time: streaming new columns into the old Bokeh sources
+        # (Pipe.send) left Bokeh with mismatched column lengths ("Size mismatch").
+        del name
+        pane.object = build(data)
+
+    def _map_base(self) -> Any:
+        tiles = self._settings.dashboard_map_tiles
+        if not self.tiles.value or tiles == "none":
+            return None
+        source = {"CartoDark": hv.element.tiles.CartoDark, "OSM": hv.element.tiles.OSM}.get(
+            tiles, hv.element.tiles.CartoLight
+        )
+        return source().opts(alpha=0.6)
+
+    def _render_map(self, filters: Filters, incidents: int, areas: pd.DataFrame) -> None:
+        settings = self._settings
+        as_points = (
+            filters.days <= settings.dashboard_map_points_days and incidents <= settings.dashboard_map_points_max
+        )
+        if as_points:
+            points = self._read(lambda: map_points(self._lake_dir, filters, settings.dashboard_map_points_max))
+            points = _project(points)
+            located = len(points)
+            self.map_note.object = (
+                f"Every located incident ({located:,} of {incidents:,}; the rest have no coordinates). "
+                "Orange circles: community areas, sized by incidents."
+            )
+            self._draw_map("points", self.map_points_pane, points, charts.incident_points, areas, raster=False)
+        else:
+            cells = self._read(lambda: density_grid(self._store, filters))
+            how = "rasterised with datashader" if HAS_DATASHADER else "as a grid of ~200 m cells"
+            self.map_note.object = (
+                f"{int(cells['incidents'].sum()):,} located incidents, {how} (too many to draw one by one: "
+                f"points are shown up to {settings.dashboard_map_points_days} days and "
+                f"{settings.dashboard_map_points_max:,} incidents). Orange circles: community areas."
+            )
+            self._draw_map("density", self.map_density_pane, cells, charts.density_points, areas, raster=True)
+        self.map_points_pane.visible = as_points
+        self.map_density_pane.visible = not as_points
+
+    def _draw_map(
+        self,
+        name: str,
+        pane: pn.pane.HoloViews,
+        data: pd.DataFrame,
+        build: Callable[[pd.DataFrame], Any],
+        areas: pd.DataFrame,
+        *,
+        raster: bool,
+    ) -> None:
+        area_key = f"areas_{name}"
+        pipe = self._pipes[name] = Pipe(data=data)
+        area_pipe = self._pipes[area_key] = Pipe(data=areas)
+        layer: Any = hv.DynamicMap(_on_data(build), streams=[pipe])
+        if raster:
+            layer = _rasterize(layer)
+        overlay = layer * hv.DynamicMap(_on_data(charts.area_bubbles), streams=[area_pipe])
+        base = self._map_base()
+        if base is not None:
+            overlay = base * overlay
+        pane.object = overlay.opts(hv.opts.Overlay(responsive=True, min_height=480))
+
+    def _render_table(self) -> None:
+        filters = self._filters
+        if filters is None:
             return
-        self._show_results(per_day, window, total, types)
+        size = self._settings.dashboard_table_page_size
+        frame, total = self._read(lambda: table_page(self._lake_dir, self._store, filters, self._page, size))
+        self.table.value = frame
+        first = self._page * size + 1 if total else 0
+        last = min((self._page + 1) * size, total)
+        self.page_info.object = f"Rows {first:,}–{last:,} of {total:,} (newest first)"
+        self.prev_page.disabled = self._page == 0
+        self.next_page.disabled = last >= total
+
+    def _turn_page(self, step: int) -> None:
+        self._page = max(self._page + step, 0)
+        try:
+            self._render_table()
+        except _Failed:
+            return
+
+    def _render_export_note(self, filters: Filters) -> None:
+        cap = self._settings.dashboard_export_max_rows
+        plan = self._read(lambda: plan_export(self._store, filters, cap))
+        if plan.truncated:
+            self.download.label = f"Download CSV (newest {plan.exported:,} of {plan.matching:,} rows)"
+            self.export_note.object = (
+                f"The download is capped at {cap:,} rows, newest first: narrow the filters to get the rest."
+            )
+        else:
+            self.download.label = f"Download CSV ({plan.exported:,} rows)"
+            self.export_note.object = "Every row matching the filters, newest first."
+        self.download.filename = f"crimes_{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
+
+    def _export_file(self) -> IO[bytes]:
+        """FileDownload callback: stream the CSV into a spooled file and hand it over."""
+        filters = self._filters
+        out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open
+        if filters is None:
+            return out
+        try:
+            for chunk in export_csv(self._lake_dir, self._store, filters, self._settings.dashboard_export_max_rows):
+                out.write(chunk)
+        except CrimestreamError as exc:
+            self._show_message(f"The CSV export failed: {exc}", "warning")
+        out.seek(0)
+        return out  # type: ignore[return-value]
 
     def _read(self, query: Callable[[], T]) -> T:
         """Run a lake query; on failure put a clear message on the page and raise _Failed.
 
-        A failure also forgets the lake version, so the next periodic check reads
+        A failure also forgets the lake generation, so the next periodic check reads
         again even if no file changed (a race lost, or a broken file repaired).
         """
         try:
@@ -229,28 +595,38 @@ class Dashboard(pn.viewable.Viewer):
         except Exception:
             log.exception("unexpected error while querying the lake")
             self._show_message(_UNEXPECTED_MESSAGE, "danger")
-        self._version = None
+        self._generation = None
         raise _Failed
 
     def _show_message(self, text: str, kind: str) -> None:
         self.message.param.update(object=text, alert_type=kind, visible=True)
         self.results.visible = False
 
-    def _show_results(self, per_day: pd.DataFrame, window: DateWindow, total: int, types: Sequence[str]) -> None:
-        start, end = window
-        days = (end - start).days + 1
-        kinds = ", ".join(types) if types else "all crime types"
-        self.headline.value = total
-        self.period.object = (
-            f"**{start:%a %d %b %Y} – {end:%a %d %b %Y}**  \n"
-            f"{days:,} day{'s' if days != 1 else ''} · {kinds} · "
-            f"{total / days:,.1f} per day"
+    def _show_kpis(self, figures: Kpis, filters: Filters) -> None:
+        days = filters.days
+        self.headline.value = figures.incidents
+        self.kpi_arrest.value = round(100 * (figures.arrest_rate or 0.0), 1)
+        self.kpi_domestic.value = round(100 * (figures.domestic_share or 0.0), 1)
+        change = figures.change
+        if change is None:
+            self.kpi_change.param.update(value=0, format="n/a")
+        else:
+            self.kpi_change.param.update(value=round(100 * change, 1), format="{value:+.1f}%")
+        kinds = ", ".join(filters.primary_types) if filters.primary_types else "all crime types"
+        previous = filters.previous()
+        prev_text = (
+            f"{figures.previous_incidents:,} in {previous.start:%d %b %Y} – {previous.end:%d %b %Y}"
+            if figures.previous_covered
+            else "the previous period is before the lake's first day"
         )
-        self.chart.object = incidents_per_day_chart(per_day)
-        self.message.visible = False
-        self.results.visible = True
+        self.period.object = (
+            f"**{filters.start:%a %d %b %Y} – {filters.end:%a %d %b %Y}**  \n"
+            f"{days:,} day{'s' if days != 1 else ''} · {kinds} · "
+            f"{figures.incidents / days:,.1f} per day · previous period: {prev_text}"
+        )
 
-    def _update_status(self, version: LakeVersion) -> None:
+    def _update_status(self, snapshot: FactSnapshot) -> None:
+        version = snapshot.version
         parts = [f"Lake: {version.file_count} partition file{'s' if version.file_count != 1 else ''}"]
         newest = version.newest_write
         if newest is not None:
@@ -261,16 +637,59 @@ class Dashboard(pn.viewable.Viewer):
         if self._refresh_seconds > 0:
             parts.append(f"rechecks every {self._refresh_seconds:g} s")
         self.status.object = " · ".join(parts)
+        try:
+            health = read_health(self._settings.data_dir, snapshot, poll_interval=self._settings.poll_interval_seconds)
+            self.health.object = render_health(health)
+        except Exception:  # the freshness panel must never take the page down
+            log.exception("could not read the freshness signals")
+            self.health.object = "Freshness signals could not be read; see the server log."
 
 
-def _day(value: date) -> date:
-    return value.date() if isinstance(value, datetime) else value
+def _on_data(build: Callable[[pd.DataFrame], Any]) -> Callable[..., Any]:
+    """A DynamicMap callback taking the Pipe's ``data`` keyword."""
+
+    def callback(data: pd.DataFrame) -> Any:
+        return build(data)
+
+    return callback
+
+
+def _project(points: pd.DataFrame) -> pd.DataFrame:
+    """Add Web Mercator ``x``/``y`` to a frame with ``longitude``/``latitude``."""
+    easting, northing = hv.util.transform.lon_lat_to_easting_northing(
+        points["longitude"].astype("float64"), points["latitude"].astype("float64")
+    )
+    return points.assign(x=easting, y=northing)
+
+
+def _rasterize(layer: Any) -> Any:
+    """Datashader when installed (exact sums per screen pixel), else the cells as squares."""
+    if HAS_DATASHADER:
+        import datashader as ds
+        from holoviews.operation.datashader import rasterize
+
+        return rasterize(layer, aggregator=ds.sum("incidents")).opts(
+            cmap="fire",
+            cnorm="eq_hist",
+            colorbar=True,
+            tools=["hover"],
+            xaxis=None,
+            yaxis=None,
+            clipping_colors={"min": "transparent", "NaN": "transparent"},
+        )
+    return layer.opts(color="incidents", cmap="fire", marker="square", size=4, colorbar=True, xaxis=None, yaxis=None)
 
 
 def create_app(settings: DashboardSettings) -> BaseTemplate:
     """One dashboard page; call once per browser session."""
-    pn.extension()
-    dashboard = Dashboard(settings)
+    pn.extension("tabulator")
+    url_values: dict[str, Any] = {}
+    if pn.state.location is not None:
+        try:
+            url_values = dict(pn.state.location.query_params)
+        except Exception:  # noqa: BLE001 - a malformed query string is ignored, never fatal
+            log.info("ignoring an unreadable query string")
+    dashboard = Dashboard(settings, url_values=url_values)
     template = pn.template.BootstrapTemplate(
         title=APP_TITLE,
         sidebar=[dashboard.filters],
@@ -278,6 +697,7 @@ def create_app(settings: DashboardSettings) -> BaseTemplate:
         sidebar_width=340,
         header_background="#1f3a5f",
     )
+    dashboard.sync_url()
     dashboard.start_live_refresh()
     return template
 

@@ -37,12 +37,14 @@ from dashboard.lake import lake_version
 
 __all__ = [
     "EMPTY_LAKE_MESSAGE",
+    "LAKE_SOURCE",
     "DayRange",
     "EmptyLakeError",
     "LakeReadError",
     "crime_types",
     "date_bounds",
     "incidents_per_day",
+    "run_on_lake",
     "total_incidents",
 ]
 
@@ -134,7 +136,9 @@ _cursors = _Cursors()
 # --- SQL ---------------------------------------------------------------------
 # Fixed text only: every value below is a $parameter.
 
-_SOURCE = "read_parquet($files::VARCHAR[], hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER})"
+LAKE_SOURCE = (
+    "read_parquet($files::VARCHAR[], hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER})"
+)
 
 _RANGE_FILTER = """
     year * 12 + month BETWEEN $first_month AND $last_month
@@ -144,18 +148,18 @@ _RANGE_FILTER = """
 
 _BOUNDS_SQL = f"""
 SELECT CAST(min(date_local) AS DATE), CAST(max(date_local) AS DATE)
-FROM {_SOURCE}
+FROM {LAKE_SOURCE}
 """
 
 _TOTAL_SQL = f"""
-SELECT count(*) FROM {_SOURCE}
+SELECT count(*) FROM {LAKE_SOURCE}
 WHERE {_RANGE_FILTER}
 """
 
 _PER_DAY_SQL = f"""
 WITH counts AS (
     SELECT CAST(date_trunc('day', date_local) AS TIMESTAMP) AS day, count(*) AS incidents
-    FROM {_SOURCE}
+    FROM {LAKE_SOURCE}
     WHERE {_RANGE_FILTER}
     GROUP BY 1
 )
@@ -166,7 +170,7 @@ ORDER BY day
 """
 
 _TYPES_SQL = f"""
-SELECT DISTINCT primary_type FROM {_SOURCE}
+SELECT DISTINCT primary_type FROM {LAKE_SOURCE}
 WHERE primary_type IS NOT NULL
 ORDER BY primary_type
 """
@@ -177,11 +181,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _run(
+def run_on_lake(
     lake_dir: Path,
     sql: str,
     params: dict[str, Any],
     fetch: Callable[[duckdb.DuckDBPyConnection], T],
+    *,
+    select: Callable[[list[str]], list[str]] | None = None,
+    when_no_file: Callable[[], T] | None = None,
 ) -> T:
     """Run one query over the partition files present now; retry if they changed meanwhile.
 
@@ -189,14 +196,20 @@ def _run(
     time), so a swap in between can surface as any DuckDB error, or in principle
     as a result mixing two versions.  The lake's fingerprint taken before and after
     the query tells a race (retry) from a genuinely unreadable file (fail now).
+
+    ``select`` narrows the partition files read (e.g. to the months of a date
+    range); when it leaves none, ``when_no_file()`` is the answer.
     """
     last_error: duckdb.Error | None = None
     for attempt in range(1, _ATTEMPTS + 1):
         before = lake_version(lake_dir)
         if before.is_empty:
             raise EmptyLakeError()
+        paths = before.paths if select is None else select(before.paths)
+        if not paths and when_no_file is not None:
+            return when_no_file()
         try:
-            cursor = _cursors.get().execute(sql, {"files": before.paths, **params})
+            cursor = _cursors.get().execute(sql, {"files": paths, **params})
             result = fetch(cursor)
         except duckdb.Error as exc:
             if lake_version(lake_dir) == before:
@@ -237,7 +250,7 @@ def date_bounds(lake_dir: Path) -> tuple[date, date] | None:
 
     Raises :class:`EmptyLakeError` when there is no partition file at all.
     """
-    row = _run(lake_dir, _BOUNDS_SQL, {}, lambda cur: cur.fetchone())
+    row = run_on_lake(lake_dir, _BOUNDS_SQL, {}, lambda cur: cur.fetchone())
     if row is None or row[0] is None or row[1] is None:
         return None
     return row[0], row[1]
@@ -246,7 +259,7 @@ def date_bounds(lake_dir: Path) -> tuple[date, date] | None:
 def total_incidents(lake_dir: Path, start: date, end: date, *, primary_types: Sequence[str] = ()) -> int:
     """Incidents whose local day is in ``[start, end]`` (and of ``primary_types`` if given)."""
     params = _filter_params(DayRange(start, end), primary_types)
-    row = _run(lake_dir, _TOTAL_SQL, params, lambda cur: cur.fetchone())
+    row = run_on_lake(lake_dir, _TOTAL_SQL, params, lambda cur: cur.fetchone())
     return int(row[0]) if row is not None else 0
 
 
@@ -256,10 +269,10 @@ def incidents_per_day(lake_dir: Path, start: date, end: date, *, primary_types: 
     Days without incidents are present with a count of 0, so a chart shows the gap.
     """
     params = _filter_params(DayRange(start, end), primary_types)
-    return _run(lake_dir, _PER_DAY_SQL, params, lambda cur: cur.df())
+    return run_on_lake(lake_dir, _PER_DAY_SQL, params, lambda cur: cur.df())
 
 
 def crime_types(lake_dir: Path) -> list[str]:
     """The distinct ``primary_type`` values in the lake, sorted."""
-    rows = _run(lake_dir, _TYPES_SQL, {}, lambda cur: cur.fetchall())
+    rows = run_on_lake(lake_dir, _TYPES_SQL, {}, lambda cur: cur.fetchall())
     return [str(row[0]) for row in rows]

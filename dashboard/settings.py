@@ -13,6 +13,17 @@ Environment variable           Default                Meaning
 ``DASHBOARD_EXTRA_ORIGINS``    ``[]``                 JSON list of extra ``host[:port]`` origins
                                                       allowed to open the page's websocket (e.g.
                                                       when bound to ``0.0.0.0`` behind a name).
+``DASHBOARD_MAP_TILES``        ``CartoLight``         Map background tiles (``CartoLight``,
+                                                      ``CartoDark``, ``OSM``) or ``none``; fetched
+                                                      by the browser, the map reads without them.
+``DASHBOARD_MAP_POINTS_MAX``   ``20000``              Most incidents drawn one by one; above it, or
+                                                      beyond ``DASHBOARD_MAP_POINTS_DAYS`` days, the
+                                                      map is a rasterised density.
+``DASHBOARD_MAP_POINTS_DAYS``  ``31``                 Longest range drawn as points.
+``DASHBOARD_EXPORT_MAX_ROWS``  ``200000``             Cap of a CSV download (newest rows first).
+``DASHBOARD_TABLE_PAGE_SIZE``  ``50``                 Rows per table page.
+``POLL_INTERVAL_SECONDS``      ``300``                The poller's period: a service silent for
+                                                      3 periods is shown as idle or stopped.
 =============================  =====================  ==========================================
 """
 
@@ -40,6 +51,13 @@ class DashboardSettings(BaseServiceSettings):
         default_factory=list,
         description="Extra host[:port] origins allowed to open the websocket.",
     )
+
+    dashboard_map_tiles: str = Field(default="CartoLight", pattern=r"^(CartoLight|CartoDark|OSM|none)$")
+    dashboard_map_points_max: int = Field(default=20_000, ge=1)
+    dashboard_map_points_days: int = Field(default=31, ge=1)
+    dashboard_export_max_rows: int = Field(default=200_000, ge=1)
+    dashboard_table_page_size: int = Field(default=50, ge=1, le=1000)
+    poll_interval_seconds: float = Field(default=300.0, gt=0)
 
     @property
     def dashboard_url(self) -> str:

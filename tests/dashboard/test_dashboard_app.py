@@ -133,14 +133,22 @@ def test_partitions_without_rows(tmp_path: Path) -> None:
     assert page.message.object == NO_ROWS_IN_LAKE_MESSAGE
 
 
-def test_an_unreadable_partition_is_a_message_not_a_traceback(sample_lake: SampleLake) -> None:
+def test_an_unreadable_partition_is_a_warning_and_the_rest_is_shown(sample_lake: SampleLake) -> None:
     broken = partition_dir(sample_lake.lake_dir, 2024, 3) / PARTITION_FILE
     broken.write_bytes(b"garbage")
     page = Dashboard(settings_for(sample_lake.data_dir))
-    assert page.message.visible
-    assert page.message.alert_type == "warning"
-    assert "Could not read the lake" in page.message.object
-    assert not page.results.visible
+    assert page.warning.visible
+    assert "Could not read the lake partition" in page.warning.object
+    assert "year=2024/month=03" in page.warning.object
+    assert "Unreadable partition" in page.health.object
+    # The other partitions still answer: the lake now ends in February.
+    assert page.results.visible
+    assert page.window is not None and page.window[1] == date(2024, 2, 29)
+    # Rewritten: the warning goes away on the next check.
+    write_partition(sample_lake.lake_dir, 2024, 3, [crime_row("m1", datetime(2024, 3, 3, 3))])
+    assert page.refresh() is True
+    assert not page.warning.visible
+    assert page.window is not None and page.window[1] == date(2024, 3, 3)
 
 
 def test_a_lake_read_error_while_filtering_keeps_the_page_alive(
@@ -151,7 +159,7 @@ def test_a_lake_read_error_while_filtering_keeps_the_page_alive(
     def failing(*_args: object, **_kwargs: object) -> None:
         raise LakeReadError("The lake kept changing while it was being read", retryable=True)
 
-    monkeypatch.setattr(app_module, "incidents_per_day", failing)
+    monkeypatch.setattr(app_module, "kpis", failing)
     page.date_range.value = (date(2024, 1, 1), date(2024, 1, 31))
     assert page.message.visible
     assert "kept changing" in page.message.object
@@ -172,7 +180,7 @@ def test_an_unexpected_error_is_logged_and_summarised(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app_module, "lake_version", broken)
+    monkeypatch.setattr(page._store, "sync", broken)
     assert page.refresh(force=True) is True
     assert page.message.alert_type == "danger"
     assert "server log" in page.message.object

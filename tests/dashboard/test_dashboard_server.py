@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import panel as pn
+import panel.models.tabulator
 import pytest
 from bokeh.client import pull_session
 from dashboard_lake_builder import BOUNDARY_ROWS, SampleLake, sample_rows, write_lake

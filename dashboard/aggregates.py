@@ -1,0 +1,331 @@
+"""The dashboard's aggregate views, computed over the in-memory fact table.
+
+Every function takes a :class:`~dashboard.facts.FactStore` and a
+:class:`~dashboard.filters.Filters`, and answers from the store's current
+snapshot (synchronise it with ``store.sync()``; a never-synchronised store is
+synchronised on first use).  Results are cached per (query, filters, fact-table
+generation): a changed lake never serves an old answer.
+
+All user values are DuckDB parameters; the SQL text below is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, TypeVar
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from dashboard.cache import query_cache
+from dashboard.facts import FACT_TABLE, FactSnapshot, FactStore
+from dashboard.filters import FACT_WHERE, Filters
+from dashboard.queries import EmptyLakeError, LakeReadError
+
+__all__ = [
+    "DENSITY_CELL_DEGREES",
+    "Kpis",
+    "LakeOptions",
+    "arrest_rate_by_type",
+    "community_areas",
+    "day_bounds",
+    "density_grid",
+    "heatmap",
+    "incident_series",
+    "kpis",
+    "lake_options",
+    "series_grain",
+    "top_types",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Cells of the rasterised map: ~0.002 degrees is about 170-220 m in Chicago.
+DENSITY_CELL_DEGREES = 0.002
+_MERCATOR_RADIUS = 6378137.0
+
+Grain = Literal["day", "week"]
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The headline numbers for a selection and the same-length period before it."""
+
+    incidents: int
+    arrests: int
+    domestic: int
+    previous_incidents: int
+    previous_covered: bool  # the previous period lies (at least partly) within the lake's days
+
+    @property
+    def arrest_rate(self) -> float | None:
+        return self.arrests / self.incidents if self.incidents else None
+
+    @property
+    def domestic_share(self) -> float | None:
+        return self.domestic / self.incidents if self.incidents else None
+
+    @property
+    def change(self) -> float | None:
+        """Relative change versus the previous period; None when it cannot be told."""
+        if not self.previous_covered or self.previous_incidents == 0:
+            return None
+        return (self.incidents - self.previous_incidents) / self.previous_incidents
+
+
+@dataclass(frozen=True)
+class LakeOptions:
+    """The distinct values the filters offer."""
+
+    primary_types: tuple[str, ...]
+    districts: tuple[str, ...]
+    community_areas: tuple[str, ...]
+
+
+def _snapshot(store: FactStore) -> FactSnapshot:
+    snapshot = store.snapshot
+    if snapshot.generation == 0:
+        snapshot = store.sync()
+    if snapshot.is_empty:
+        raise EmptyLakeError()
+    return snapshot
+
+
+def _cached(store: FactStore, key: Hashable, compute: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    snapshot = _snapshot(store)
+    full_key = (id(store), snapshot.generation, key)
+
+    def run() -> T:
+        try:
+            return compute(store.cursor())
+        except duckdb.Error as exc:
+            log.warning("aggregate query failed: %s", exc)
+            raise LakeReadError(f"The dashboard could not compute a view: {exc}", retryable=False) from exc
+
+    return query_cache.get_or_compute(full_key, run)
+
+
+def _where(filters: Filters, **extra: Any) -> dict[str, Any]:
+    params = filters.params()
+    # The fact table needs only these; DuckDB rejects unused parameters.
+    keys = ("start", "end", "hour_from", "hour_to", "types", "districts", "areas", "arrest", "domestic")
+    out = {k: params[k] for k in keys}
+    out.update(extra)
+    return out
+
+
+# --- lake-wide -----------------------------------------------------------------
+
+
+def day_bounds(store: FactStore) -> tuple[date, date] | None:
+    """First and last local day with an incident; None when the files hold no row."""
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
+        row = cur.execute(f"SELECT min(day), max(day) FROM {FACT_TABLE}").fetchone()
+        if row is None or row[0] is None:
+            return None
+        return row[0], row[1]
+
+    return _cached(store, ("bounds",), compute)
+
+
+def lake_options(store: FactStore) -> LakeOptions:
+    """Distinct primary types, districts and community areas (sorted; areas numerically)."""
+
+    def distinct(cur: duckdb.DuckDBPyConnection, column: str) -> tuple[str, ...]:
+        rows = cur.execute(f"SELECT DISTINCT {column} FROM {FACT_TABLE} WHERE {column} IS NOT NULL").fetchall()
+        values = [str(r[0]) for r in rows]
+        return tuple(sorted(values, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v)))
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> LakeOptions:
+        return LakeOptions(distinct(cur, "primary_type"), distinct(cur, "district"), distinct(cur, "community_area"))
+
+    return _cached(store, ("options",), compute)
+
+
+# --- per selection ---------------------------------------------------------------
+
+_KPI_SQL = f"""
+SELECT count(*) FILTER (WHERE day >= $current_start) AS incidents,
+       count(*) FILTER (WHERE day >= $current_start AND arrest) AS arrests,
+       count(*) FILTER (WHERE day >= $current_start AND domestic) AS domestic,
+       count(*) FILTER (WHERE day < $current_start) AS previous
+FROM {FACT_TABLE}
+WHERE {FACT_WHERE}
+"""
+
+
+def kpis(store: FactStore, filters: Filters) -> Kpis:
+    """Incidents, arrests, domestic incidents, and incidents in the previous period."""
+    previous = filters.previous()
+    span = filters.with_range(previous.start, filters.end)
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> Kpis:
+        row = cur.execute(_KPI_SQL, _where(span, current_start=filters.start)).fetchone()
+        assert row is not None
+        bounds = day_bounds(store)
+        covered = bounds is not None and previous.end >= bounds[0]
+        return Kpis(int(row[0]), int(row[1]), int(row[2]), int(row[3]), covered)
+
+    return _cached(store, ("kpis", filters), compute)
+
+
+def series_grain(filters: Filters) -> Grain:
+    """Per day up to about half a year, per week beyond."""
+    return "day" if filters.days <= 183 else "week"
+
+
+_SERIES_SQL = f"""
+WITH counts AS (
+    SELECT CAST(date_trunc($grain, day) AS DATE) AS period, count(*) AS incidents
+    FROM {FACT_TABLE}
+    WHERE {FACT_WHERE}
+    GROUP BY 1
+)
+SELECT CAST(periods.period AS TIMESTAMP) AS period, CAST(coalesce(counts.incidents, 0) AS BIGINT) AS incidents
+FROM (
+    SELECT CAST(p AS DATE) AS period
+    FROM range(CAST(date_trunc($grain, $start::DATE) AS TIMESTAMP), CAST($end::DATE AS TIMESTAMP) + INTERVAL 1 DAY,
+               CASE WHEN $grain = 'week' THEN INTERVAL 7 DAY ELSE INTERVAL 1 DAY END) AS r(p)
+) AS periods
+LEFT JOIN counts USING (period)
+ORDER BY period
+"""
+
+
+def incident_series(store: FactStore, filters: Filters, grain: Grain | None = None) -> pd.DataFrame:
+    """Incidents per ``period`` (a day, or a week starting Monday); empty periods count 0."""
+    chosen: Grain = grain or series_grain(filters)
+    if chosen not in ("day", "week"):
+        raise ValueError(f"grain must be 'day' or 'week', not {chosen!r}")
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        return cur.execute(_SERIES_SQL, _where(filters, grain=chosen)).df()
+
+    return _cached(store, ("series", filters, chosen), compute)
+
+
+_TOP_TYPES_SQL = f"""
+SELECT coalesce(primary_type, '(unknown)') AS primary_type, count(*) AS incidents
+FROM {FACT_TABLE}
+WHERE {FACT_WHERE}
+GROUP BY 1
+ORDER BY incidents DESC, primary_type
+LIMIT $limit
+"""
+
+
+def top_types(store: FactStore, filters: Filters, n: int = 10) -> pd.DataFrame:
+    """The ``n`` most frequent primary types: ``primary_type``, ``incidents``."""
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        return cur.execute(_TOP_TYPES_SQL, _where(filters, limit=int(n))).df()
+
+    return _cached(store, ("top", filters, int(n)), compute)
+
+
+_HEATMAP_SQL = f"""
+WITH counts AS (
+    SELECT dow, hour, count(*) AS incidents FROM {FACT_TABLE} WHERE {FACT_WHERE} GROUP BY 1, 2
+)
+SELECT d.dow AS dow, h.hour AS hour, CAST(coalesce(counts.incidents, 0) AS BIGINT) AS incidents
+FROM range(1, 8) AS d(dow) CROSS JOIN range(0, 24) AS h(hour)
+LEFT JOIN counts ON counts.dow = d.dow AND counts.hour = h.hour
+ORDER BY dow, hour
+"""
+
+
+def heatmap(store: FactStore, filters: Filters) -> pd.DataFrame:
+    """7 x 24 rows: ISO ``dow`` (1 = Monday), ``hour`` (0-23), ``incidents``."""
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        return cur.execute(_HEATMAP_SQL, _where(filters)).df()
+
+    return _cached(store, ("heatmap", filters), compute)
+
+
+_ARREST_SQL = f"""
+SELECT coalesce(primary_type, '(unknown)') AS primary_type,
+       count(*) AS incidents,
+       count(*) FILTER (WHERE arrest) AS arrests,
+       100.0 * count(*) FILTER (WHERE arrest) / count(*) AS arrest_rate
+FROM {FACT_TABLE}
+WHERE {FACT_WHERE}
+GROUP BY 1
+ORDER BY incidents DESC, primary_type
+LIMIT $limit
+"""
+
+
+def arrest_rate_by_type(store: FactStore, filters: Filters, n: int = 15) -> pd.DataFrame:
+    """Arrest rate (%) of the ``n`` most frequent types, highest rate first."""
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        frame = cur.execute(_ARREST_SQL, _where(filters, limit=int(n))).df()
+        return frame.sort_values(["arrest_rate", "primary_type"], ascending=[False, True]).reset_index(drop=True)
+
+    return _cached(store, ("arrest", filters, int(n)), compute)
+
+
+_AREAS_SQL = f"""
+SELECT community_area,
+       count(*) AS incidents,
+       100.0 * count(*) FILTER (WHERE arrest) / count(*) AS arrest_rate,
+       avg(latitude) AS latitude,
+       avg(longitude) AS longitude
+FROM {FACT_TABLE}
+WHERE {FACT_WHERE} AND community_area IS NOT NULL
+GROUP BY 1
+ORDER BY incidents DESC, community_area
+"""
+
+
+def community_areas(store: FactStore, filters: Filters) -> pd.DataFrame:
+    """Per community area: incidents, arrest rate (%), and the mean position of its incidents."""
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        frame = cur.execute(_AREAS_SQL, _where(filters)).df()
+        return _with_mercator(frame)
+
+    return _cached(store, ("areas", filters), compute)
+
+
+_DENSITY_SQL = f"""
+SELECT CAST(floor(longitude / $cell) AS INTEGER) AS gx,
+       CAST(floor(latitude / $cell) AS INTEGER) AS gy,
+       count(*) AS incidents
+FROM {FACT_TABLE}
+WHERE {FACT_WHERE} AND latitude IS NOT NULL AND longitude IS NOT NULL
+GROUP BY 1, 2
+"""
+
+
+def density_grid(store: FactStore, filters: Filters, cell: float = DENSITY_CELL_DEGREES) -> pd.DataFrame:
+    """Incidents per map cell: cell centre in lon/lat and Web Mercator (``x``, ``y``), ``incidents``.
+
+    The exact counts a rasterised map needs, at a fraction of the points.
+    """
+
+    def compute(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        frame = cur.execute(_DENSITY_SQL, _where(filters, cell=float(cell))).df()
+        frame["longitude"] = (frame.pop("gx") + 0.5) * cell
+        frame["latitude"] = (frame.pop("gy") + 0.5) * cell
+        return _with_mercator(frame)
+
+    return _cached(store, ("density", filters, float(cell)), compute)
+
+
+def _with_mercator(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add Web Mercator ``x``/``y`` (metres) for tile maps; lon/lat kept for tooltips."""
+    lon = frame["longitude"].astype("float64")
+    lat = frame["latitude"].astype("float64").clip(-85.0, 85.0)
+    frame["x"] = lon * (math.pi / 180.0) * _MERCATOR_RADIUS
+    frame["y"] = np.log(np.tan(math.pi / 4 + np.radians(lat) / 2)) * _MERCATOR_RADIUS
+    return frame
