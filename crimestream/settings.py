@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crimestream.datasets import DatasetSpec, dataset_spec
 
 __all__ = [
     "BaseServiceSettings",
@@ -41,6 +43,7 @@ class BaseServiceSettings(BaseSettings):
 class KafkaSettings(BaseServiceSettings):
     """Everything a Kafka client of ours needs."""
 
+    dataset: str = Field(default="chicago_crimes", description="Which dataset spec (crimestream.datasets).")
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092")
     schema_registry_url: str = Field(default="http://127.0.0.1:8081/apis/ccompat/v7")
     crimes_topic: str = Field(default="chicago.crimes")
@@ -55,6 +58,17 @@ class KafkaSettings(BaseServiceSettings):
     @property
     def dlq_topic(self) -> str:
         return f"{self.crimes_topic}.dlq"
+
+    @property
+    def spec(self) -> DatasetSpec:
+        return dataset_spec(self.dataset)
+
+    @model_validator(mode="after")
+    def _topic_follows_dataset(self) -> KafkaSettings:
+        spec = dataset_spec(self.dataset)  # raises ConfigError for an unknown name
+        if "crimes_topic" not in self.model_fields_set:
+            self.crimes_topic = spec.topic
+        return self
 
 
 def kafka_client_config(settings: KafkaSettings) -> dict[str, Any]:
