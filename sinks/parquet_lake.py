@@ -3,7 +3,7 @@
 A flush takes the batch's changes (upserts with where the id lived before, and
 deletes), and for every touched partition: reads the current file, merges the
 changes with last-write-wins on ``source_updated_at`` (so replaying a batch is
-harmless), sorts by ``date_local``, writes a temporary file, fsyncs it and
+harmless), sorts by the local event time, writes a temporary file, fsyncs it and
 ``os.replace``s it over the old one, then fsyncs the folder.
 
 Moves (an id whose partition changed) are applied in two passes: first every
@@ -29,9 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crimestream.errors import LakeUnwritableError, SinkError
-from sinks.lake_schema import LAKE_SCHEMA, PARTITION_FILE, partition_dir, table_dir
+from sinks.lake_schema import PARTITION_FILE, LakeTable, partition_dir, table_dir
 from sinks.metadata import PartitionInfo, update_metadata
-from sinks.records import Partition
+from sinks.records import CRIMES, Partition
 
 __all__ = ["Delete", "FlushStats", "LakeWriter", "Upsert"]
 
@@ -70,9 +70,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LakeWriter:
-    def __init__(self, lake_dir: Path, table: str = "crimes", row_group_size: int = 64_000) -> None:
+    def __init__(self, lake_dir: Path, table: LakeTable = CRIMES, row_group_size: int = 64_000) -> None:
         self.lake_dir = lake_dir
-        self.table = table
+        self.spec = table
+        self.table = table.name
+        self.schema = table.schema
+        self.key = table.key
         self.row_group_size = row_group_size
 
     def path(self, partition: Partition) -> Path:
@@ -81,31 +84,55 @@ class LakeWriter:
     def read_partition(self, partition: Partition) -> pa.Table:
         path = self.path(partition)
         if not path.exists():
-            return LAKE_SCHEMA.empty_table()
-        return pq.read_table(path, schema=LAKE_SCHEMA)
+            return self.schema.empty_table()
+        # Reading with today's schema: columns a newer schema added come back as nulls.
+        return pq.read_table(path, schema=self.schema)
+
+    def partitions(self) -> list[Partition]:
+        """Every partition that has a file, in order."""
+        found = []
+        for path in table_dir(self.lake_dir, self.table).glob(f"year=*/month=*/{PARTITION_FILE}"):
+            found.append((int(path.parent.parent.name[5:]), int(path.parent.name[6:])))
+        return sorted(found)
+
+    def migrate(self) -> int:
+        """Rewrite every partition whose file schema differs from today's (schema evolution).
+
+        A field added to the Avro schema becomes a column of nulls in old
+        partitions, so every file of the lake has one schema and a plain glob
+        keeps working.  Returns how many partitions were rewritten.
+        """
+        rewritten = 0
+        for partition in self.partitions():
+            if pq.read_schema(self.path(partition)).remove_metadata().equals(self.schema):
+                continue
+            self._swap(partition, self.read_partition(partition))
+            rewritten += 1
+        if rewritten:
+            log.info("migrated %d partition(s) of %s to the current schema", rewritten, self.table)
+        return rewritten
 
     def _merge(self, current: pa.Table, upserts: list[dict[str, Any]], deletes: set[str]) -> pa.Table:
+        key = self.key
         incoming: dict[str, dict[str, Any]] = {}
         for row in upserts:  # last-write-wins inside the batch too
-            seen = incoming.get(row["id"])
+            seen = incoming.get(row[key])
             if seen is None or row["source_updated_at"] >= seen["source_updated_at"]:
-                incoming[row["id"]] = row
+                incoming[row[key]] = row
         touched = pa.array(list(incoming) + list(deletes), pa.string())
-        mask = pc.is_in(current["id"], value_set=touched)
+        mask = pc.is_in(current[key], value_set=touched)
         # An existing row newer than the incoming one wins (replays are harmless).
-        clashing = current.filter(mask).select(["id", "source_updated_at"]).to_pylist()
+        clashing = current.filter(mask).select([key, "source_updated_at"]).to_pylist()
         for old in clashing:
-            new = incoming.get(old["id"])
+            new = incoming.get(old[key])
             if new is not None and old["source_updated_at"] > new["source_updated_at"]:
-                del incoming[old["id"]]
-        keep_ids = pa.array(
-            [r["id"] for r in clashing if r["id"] not in incoming and r["id"] not in deletes], pa.string()
-        )
-        drop = pc.and_(mask, pc.invert(pc.is_in(current["id"], value_set=keep_ids)))
+                del incoming[old[key]]
+        keep_ids = pa.array([r[key] for r in clashing if r[key] not in incoming and r[key] not in deletes], pa.string())
+        drop = pc.and_(mask, pc.invert(pc.is_in(current[key], value_set=keep_ids)))
         kept = current.filter(pc.invert(drop))
-        added = pa.Table.from_pylist(list(incoming.values()), schema=LAKE_SCHEMA)
+        added = pa.Table.from_pylist(list(incoming.values()), schema=self.schema)
         merged = pa.concat_tables([kept, added]) if added.num_rows else kept
-        return merged.sort_by([("date_local", "ascending"), ("id", "ascending")])
+        return merged.sort_by([(self.spec.local_field, "ascending"), (key, "ascending")])
 
     def _swap(self, partition: Partition, table: pa.Table) -> int:
         target = self.path(partition)
@@ -161,7 +188,7 @@ class LakeWriter:
             dels[change.partition].add(change.record_id)
         for up in upserts:
             if up.previous is not None and up.previous != up.partition:
-                dels[up.previous].add(up.row["id"])
+                dels[up.previous].add(up.row[self.key])
                 moved_out.add(up.previous)
                 incoming_moves[up.partition].append(up.row)
             else:
@@ -173,7 +200,7 @@ class LakeWriter:
         # Pass 2: everything else, including rows moving in.
         for partition in sorted(set(ups) | set(dels) | set(incoming_moves)):
             rows = ups.get(partition, []) + incoming_moves.get(partition, [])
-            gone = dels.get(partition, set()) - {r["id"] for r in rows}
+            gone = dels.get(partition, set()) - {r[self.key] for r in rows}
             if rows or gone:
                 self._rewrite(partition, rows, gone, stats)
         if stats.touched:

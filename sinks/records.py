@@ -6,20 +6,25 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["Partition", "lake_row", "partition_of"]
+from crimestream.datasets import DATASETS
+from sinks.lake_schema import LAKE_SCHEMA, PARTITION_COLUMNS, LakeTable, lake_table
+
+__all__ = ["CRIMES", "Partition", "lake_row", "partition_of"]
 
 CHICAGO = ZoneInfo("America/Chicago")
+CRIMES = lake_table(DATASETS["chicago_crimes"])
+assert CRIMES.schema is LAKE_SCHEMA
 
-Partition = tuple[int, int]  # (year, month) of the incident's local Chicago date
+Partition = tuple[int, int]  # (year, month) of the event's local Chicago date
 
 
-def partition_of(date: datetime) -> Partition:
-    local = date.astimezone(CHICAGO)
+def partition_of(moment: datetime) -> Partition:
+    local = moment.astimezone(CHICAGO)
     return (local.year, local.month)
 
 
-def lake_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The lake's row for an Avro record: drops ``year`` (it comes from the path), adds ``date_local``."""
-    row = {k: v for k, v in record.items() if k != "year"}
-    row["date_local"] = record["date"].astimezone(CHICAGO).replace(tzinfo=None)
+def lake_row(record: dict[str, Any], table: LakeTable = CRIMES) -> dict[str, Any]:
+    """The lake's row for an Avro record: drops ``year``/``month`` (they come from the path), adds the local time."""
+    row = {k: v for k, v in record.items() if k not in PARTITION_COLUMNS}
+    row[table.local_field] = record[table.time_field].astimezone(CHICAGO).replace(tzinfo=None)
     return row

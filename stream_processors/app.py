@@ -79,8 +79,8 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
     # explicitly per id, so each id lives in its source partition, which moves
     # between workers together with the id's events.
     table = app.Table(TABLE_NAME, default=None, partitions=settings.topic_partitions, key_type=bytes)
-    writer = LakeWriter(settings.lake_dir)
-    decoder = EventDecoder(settings.schema_registry_url, settings.crimes_topic)
+    decoder = EventDecoder(settings.schema_registry_url, settings.crimes_topic, settings.spec)
+    writer = LakeWriter(settings.lake_dir, decoder.table)
     tracker: CatchUpTracker | None = None
     stats = {"events": 0, "flushes": 0, "dead_lettered": 0}
 
@@ -194,12 +194,14 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
                 os.kill(os.getpid(), signal.SIGTERM)
 
     app.crimestream_stats = stats  # type: ignore[attr-defined]
+    app.crimestream_writer = writer  # type: ignore[attr-defined]
     return app
 
 
 def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:
     """Run a worker until stopped (or caught up); returns the exit code."""
     app = create_app(settings, until_caught_up=until_caught_up)
+    app.crimestream_writer.migrate()  # type: ignore[attr-defined]
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

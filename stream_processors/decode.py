@@ -10,9 +10,11 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from crimestream.datasets import DatasetSpec
 from crimestream.errors import ValidationError
 from crimestream.headers import header_value
 from schemas import schema_text
+from sinks.lake_schema import lake_table
 from sinks.records import lake_row, partition_of
 from stream_processors.lww import Event, Version
 
@@ -29,11 +31,12 @@ def _micros(ts: datetime) -> int:
 class EventDecoder:
     """Turns (key, value, headers) into an ``Event``; raises ValidationError for poison."""
 
-    def __init__(self, registry_url: str, topic: str) -> None:
+    def __init__(self, registry_url: str, topic: str, spec: DatasetSpec) -> None:
         registry = SchemaRegistryClient({"url": registry_url})
         # Our own schema is the reader schema: old writers' events resolve into it.
-        self._deserializer = AvroDeserializer(registry, schema_text())
+        self._deserializer = AvroDeserializer(registry, schema_text(spec.schema))
         self._ctx = SerializationContext(topic, MessageField.VALUE)
+        self.table = lake_table(spec)
 
     def decode(self, key: bytes | None, value: bytes | None, headers: Any) -> Event:
         if not key:
@@ -49,13 +52,16 @@ class EventDecoder:
             record = self._deserializer(value, self._ctx)
         except Exception as exc:  # noqa: BLE001 - any decode failure makes it poison
             raise ValidationError(f"undecodable Avro value: {type(exc).__name__}: {exc}") from None
-        if not isinstance(record, dict) or record.get("id") != record_id:
+        key_field = self.table.key
+        if not isinstance(record, dict) or record.get(key_field) != record_id:
             raise ValidationError(
-                f"value's id {record.get('id') if isinstance(record, dict) else None!r} "
+                f"value's {key_field} {record.get(key_field) if isinstance(record, dict) else None!r} "
                 f"does not match the key {record_id!r}"
             )
         digest = hashlib.blake2b(value[5:], digest_size=12).hexdigest()
         version = Version(
-            ts=_micros(record["source_updated_at"]), partition=partition_of(record["date"]), digest=digest
+            ts=_micros(record["source_updated_at"]),
+            partition=partition_of(record[self.table.time_field]),
+            digest=digest,
         )
-        return Event(record_id, version, lake_row(record))
+        return Event(record_id, version, lake_row(record, self.table))

@@ -107,3 +107,23 @@ def test_metadata_tracks_rows_freshness_and_swaps(tmp_path: Path) -> None:
     meta = read_metadata(tmp_path / "crimes")
     assert meta["rows"] == 1 and set(meta["partitions"]) == {"2024-01"}
     assert meta["newest_source_update"] == T0.isoformat()
+
+
+def test_a_new_optional_field_reaches_old_partitions_without_breaking_readers(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from sinks.lake_schema import LakeTable
+    from sinks.records import CRIMES
+
+    old_schema = LAKE_SCHEMA.remove(LAKE_SCHEMA.get_field_index("flags"))
+    old = LakeTable(CRIMES.name, old_schema, CRIMES.key, CRIMES.time_field, CRIMES.local_field)
+    LakeWriter(tmp_path, old).apply([Upsert(_row("a", JAN, T0), (2024, 1)), Upsert(_row("b", MAY, T0), (2024, 5))], [])
+    new_writer = LakeWriter(tmp_path)  # today's schema has 'flags'
+    new_writer.apply([Upsert({**_row("c", MAY, T1), "flags": ["coordinates_out_of_bounds"]}, (2024, 5))], [])
+    assert new_writer.migrate() == 1  # January still had the old schema
+    assert new_writer.migrate() == 0
+    for partition in ((2024, 1), (2024, 5)):
+        assert pq.read_schema(new_writer.path(partition)).remove_metadata().equals(LAKE_SCHEMA)
+    glob = str(tmp_path / "crimes" / "*" / "*" / "*.parquet")
+    rows = duckdb.sql(f"select id, flags from read_parquet('{glob}', hive_partitioning=true) order by id").fetchall()
+    assert rows == [("a", None), ("b", None), ("c", ["coordinates_out_of_bounds"])]
