@@ -45,6 +45,7 @@ class Upsert:
     row: dict[str, Any]  # a lake row (see sinks.records.lake_row)
     partition: Partition
     previous: Partition | None = None  # where the id lived before, if elsewhere
+    stale: tuple[Partition, ...] = ()  # other partitions that may hold the id (after a crash)
 
 
 @dataclass(frozen=True)
@@ -187,9 +188,11 @@ class LakeWriter:
         for change in deletes:
             dels[change.partition].add(change.record_id)
         for up in upserts:
-            if up.previous is not None and up.previous != up.partition:
-                dels[up.previous].add(up.row[self.key])
-                moved_out.add(up.previous)
+            leave = {p for p in (up.previous, *up.stale) if p is not None and p != up.partition}
+            if leave:
+                for old in leave:
+                    dels[old].add(up.row[self.key])
+                moved_out |= leave
                 incoming_moves[up.partition].append(up.row)
             else:
                 ups[up.partition].append(up.row)

@@ -61,7 +61,7 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
     app = faust.App(
         settings.processor_group_id,
         broker=_broker_urls(settings.kafka_bootstrap_servers),
-        store="rocksdb://",
+        store=settings.processor_store,
         datadir=str(settings.state_dir / "faust"),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
@@ -71,6 +71,8 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        broker_session_timeout=settings.processor_session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.processor_session_timeout_seconds / 5),
     )
     source = app.topic(settings.crimes_topic, key_type=bytes, value_type=bytes, acks=True)
     dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)

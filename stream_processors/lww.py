@@ -58,19 +58,30 @@ def fold(kept: dict[str, Version | None], events: list[Event]) -> tuple[list[Ups
     sink has made them durable.
     """
     winners: dict[str, Event] = {}
+    # Every partition a version newer than the kept one points at: a previous attempt
+    # at this batch may have written it to the lake before the worker died (the kept
+    # versions are only as new as the last durable commit), so the winner must
+    # remove the id from all of them, not only from the kept partition.
+    landed: dict[str, set[Partition]] = {}
     for event in events:
-        current = winners[event.record_id].version if event.record_id in winners else kept.get(event.record_id)
+        rid = event.record_id
+        if event.version.partition is not None and wins(event.version, kept.get(rid)):
+            landed.setdefault(rid, set()).add(event.version.partition)
+        current = winners[rid].version if rid in winners else kept.get(rid)
         if wins(event.version, current):
-            winners[event.record_id] = event
+            winners[rid] = event
     upserts: list[Upsert] = []
     deletes: list[Delete] = []
     for record_id, event in winners.items():
         before = kept.get(record_id)
         before_partition = before.partition if before else None
+        leave = set(landed.get(record_id, ()))
+        if before_partition is not None:
+            leave.add(before_partition)
         if event.row is None:
-            if before_partition is not None:
-                deletes.append(Delete(record_id, before_partition))
+            deletes.extend(Delete(record_id, p) for p in sorted(leave))
         else:
             assert event.version.partition is not None
-            upserts.append(Upsert(event.row, event.version.partition, before_partition))
+            stale = tuple(sorted(leave - {event.version.partition, before_partition}))  # type: ignore[arg-type]
+            upserts.append(Upsert(event.row, event.version.partition, before_partition, stale))
     return upserts, deletes, {rid: ev.version for rid, ev in winners.items()}

@@ -14,3 +14,9 @@ class ProcessorSettings(KafkaSettings):
     batch_max_events: int = Field(default=20_000, ge=1, description="Flush after this many events...")
     batch_max_seconds: float = Field(default=2.0, gt=0, description="...or after this many seconds, idle or not.")
     sink_max_retries: int = Field(default=5, ge=0, description="Retries of a failed flush before the worker stops.")
+    processor_store: str = Field(
+        default="rocksdb://", description="Faust table store: rocksdb:// (local, fast restarts) or memory://."
+    )
+    processor_session_timeout_seconds: float = Field(
+        default=15.0, ge=6, description="How soon a dead worker's partitions move to a live one."
+    )

@@ -127,3 +127,11 @@ def test_a_new_optional_field_reaches_old_partitions_without_breaking_readers(tm
     glob = str(tmp_path / "crimes" / "*" / "*" / "*.parquet")
     rows = duckdb.sql(f"select id, flags from read_parquet('{glob}', hive_partitioning=true) order by id").fetchall()
     assert rows == [("a", None), ("b", None), ("c", ["coordinates_out_of_bounds"])]
+
+
+def test_stale_copies_from_an_interrupted_attempt_are_removed(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    writer.apply([Upsert(_row("a", JAN, T0), (2024, 1))], [])
+    writer.apply([Upsert(_row("a", MAY.replace(month=2), T1), (2024, 2), previous=(2024, 1))], [])  # then a crash
+    writer.apply([Upsert(_row("a", MAY, T1), (2024, 5), previous=(2024, 1), stale=((2024, 2),))], [])
+    assert _lake(tmp_path) == [("a", "THEFT", 2024, "05")]

@@ -47,3 +47,14 @@ def test_tombstone_deletes_from_the_kept_partition() -> None:
 def test_tombstone_older_than_the_kept_version_is_ignored() -> None:
     ups, dels, _ = fold({"x": Version(5, (2024, 3), "h")}, [_ev("x", 2, None)])
     assert ups == [] and dels == []
+
+
+def test_a_replayed_batch_removes_the_id_from_every_partition_a_newer_version_may_have_landed_in() -> None:
+    # The kept version is in January; an earlier, unacknowledged attempt may have written the
+    # February version before the worker died; now both come again in one batch with May winning.
+    kept = {"x": Version(1, (2024, 1), "h")}
+    ups, dels, _ = fold(kept, [_ev("x", 2, (2024, 2)), _ev("x", 5, (2024, 5)), _ev("x", 0, (2024, 7))])
+    assert ups[0].partition == (2024, 5) and ups[0].previous == (2024, 1)
+    assert ups[0].stale == ((2024, 2),)  # July was older than the kept version: it never landed
+    ups, dels, _ = fold(kept, [_ev("x", 2, (2024, 2)), _ev("x", 5, None)])
+    assert ups == [] and sorted(d.partition for d in dels) == [(2024, 1), (2024, 2)]

@@ -1,0 +1,135 @@
+"""The processor SIGKILLed at random points (mid-batch, mid-write, between swap and commit),
+restarted each time: once caught up, the lake equals the last-write-wins state exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from producers.normalize import normalize_row
+from producers.publisher import Publisher, ensure_topics
+from producers.settings import PollerSettings
+from tests.conftest import KafkaStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _raw(rid: int, version: int, month: int, kind: str) -> dict[str, Any]:
+    return {
+        "id": str(rid),
+        "date": f"2024-{month:02d}-{1 + rid % 27:02d}T12:00:00.000",
+        ":updated_at": (T0 + timedelta(seconds=version)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "primary_type": kind,
+        "beat": f"{rid % 2000:04d}",
+    }
+
+
+def _produce_history(settings: PollerSettings, rng: random.Random) -> dict[str, tuple[int, str, datetime]]:
+    """Publish versions with updates, moves, out-of-order arrivals and deletes; return the expected lake."""
+    publisher = Publisher(settings, source="test")
+    expected: dict[str, tuple[int, str, datetime]] = {}
+    latest: dict[int, int] = {}
+    versions: list[tuple[int, int, int, str]] = []
+    for rid in range(4000):
+        versions.append((rid, rng.randint(1, 10_000), rng.randint(1, 12), "THEFT"))
+    for _ in range(6000):  # corrections, many of them moving the row to another month
+        rid = rng.randrange(4000)
+        versions.append((rid, rng.randint(1, 100_000), rng.randint(1, 12), rng.choice(["BATTERY", "ROBBERY"])))
+    rng.shuffle(versions)  # arrival order is not source order
+    for rid, version, month, kind in versions:
+        publisher.publish(normalize_row(_raw(rid, version, month, kind)))
+        if version >= latest.get(rid, -1):
+            latest[rid] = version
+            expected[str(rid)] = (month, kind, T0 + timedelta(seconds=version))
+    deleted = rng.sample(sorted(expected), 300)
+    for rid in deleted:
+        publisher.tombstone(rid, datetime.now(UTC))
+        del expected[rid]
+    publisher.confirm()
+    publisher.close()
+    return expected
+
+
+def test_kill9_at_random_points_then_the_lake_is_exact(
+    kafka_stack: KafkaStack, topic_name: str, tmp_path: Path
+) -> None:
+    rng = random.Random(4242)
+    env = {
+        **kafka_stack.env(),
+        "CRIMES_TOPIC": topic_name,
+        "DATA_DIR": str(tmp_path),
+        "TOPIC_PARTITIONS": "3",
+        "PROCESSOR_GROUP_ID": f"kill-{uuid.uuid4().hex[:8]}",
+        "BATCH_MAX_EVENTS": "700",
+        "BATCH_MAX_SECONDS": "0.5",
+        "PROCESSOR_SESSION_TIMEOUT_SECONDS": "6",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        settings = PollerSettings()
+        ensure_topics(settings)
+        expected = _produce_history(settings, rng)
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    full_env = dict(os.environ, **env)
+    metadata = tmp_path / "lake" / "crimes" / "_metadata.json"
+    kills = 0
+    for _ in range(int(os.environ.get("KILLS", "6"))):
+        before = metadata.stat().st_mtime_ns if metadata.exists() else 0
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crimestream.cli", "process"],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        # Wait for this run to write the lake, then kill it at a random moment of what follows.
+        while (metadata.stat().st_mtime_ns if metadata.exists() else 0) == before and time.monotonic() < deadline:
+            assert proc.poll() is None, "the processor died on its own"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.8))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        kills += 1
+    log = tmp_path / "final.log"
+    with open(log, "w") as out:
+        final = subprocess.run(
+            [sys.executable, "-m", "crimestream.cli", "process", "--until-caught-up"],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            check=False,
+        )
+    assert final.returncode == 0, log.read_text()[-3000:]
+    assert kills == int(os.environ.get("KILLS", "6"))
+
+    glob = str(tmp_path / "lake" / "crimes" / "*" / "*" / "*.parquet")
+    rows = duckdb.sql(
+        f"select id, primary_type, source_updated_at, month from read_parquet('{glob}', hive_partitioning=true)"
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "duplicate ids"
+    got = {r[0]: (int(r[3]), r[1], r[2]) for r in rows}
+    assert set(got) == set(expected), f"lost {len(set(expected) - set(got))}, extra {len(set(got) - set(expected))}"
+    stale = [rid for rid in expected if got[rid] != expected[rid]]
+    assert not stale, f"{len(stale)} stale or misplaced rows, e.g. {stale[:3]}: {[got[r] for r in stale[:3]]}"
