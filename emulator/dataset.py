@@ -45,7 +45,7 @@ from emulator.generate import (
     report_lag_days,
 )
 from emulator.render import LocationStyle, RowRenderer, json_value, soda_type
-from emulator.schema import COLUMN_NAMES
+from emulator.schema import COLUMN_NAMES, CRIMES_SCHEMA, TableSchema
 from emulator.soql import Aggregate, Query, SelectColumn, compile_predicate, parse_query, parse_where
 from emulator.store import CASE_BASE, RowVersion, Store, year_of_floating
 from emulator.timeutil import DAY_MS, fixed_ms, fixed_to_floating, format_fixed
@@ -86,6 +86,8 @@ class Page:
 
 class Dataset:
     """An in-memory, thread-safe copy of the crimes dataset as the portal holds it."""
+
+    schema: TableSchema = CRIMES_SCHEMA
 
     def __init__(
         self,

@@ -16,12 +16,11 @@ import logging
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from emulator.soql import Aggregate, BAnd, BCompare, BExpr, BIn, BOr, OrderItem, Query, compile_predicate
-from emulator.store import Store
 
-__all__ = ["Indexes", "SortedIndex", "aggregate", "select_slots"]
+__all__ = ["Indexes", "SlotStore", "SortedIndex", "aggregate", "select_slots"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +30,16 @@ _NEVER_NULL = frozenset(
     {":id", ":created_at", ":updated_at", "id", "case_number", "date", "arrest", "domestic", "year", "updated_on"}
 )
 _RANGE_OPS = frozenset({"=", "<", "<=", ">", ">="})
+
+
+class SlotStore(Protocol):
+    """What the engine needs of a store: slots, their liveness and typed field getters."""
+
+    alive: bytearray
+
+    def __len__(self) -> int: ...
+
+    def getter(self, name: str) -> Callable[[int], Any]: ...
 
 
 def _null_last(get: Callable[[int], Any]) -> Callable[[int], tuple[int, Any]]:
@@ -44,7 +53,7 @@ def _null_last(get: Callable[[int], Any]) -> Callable[[int], tuple[int, Any]]:
 class SortedIndex:
     """Live slots sorted by an order spec; nulls last ascending, first descending."""
 
-    def __init__(self, spec: tuple[OrderItem, ...], store: Store, live: Iterable[int]) -> None:
+    def __init__(self, spec: tuple[OrderItem, ...], store: SlotStore, live: Iterable[int]) -> None:
         self.spec = spec
         self.raw = [item.name in _NEVER_NULL for item in spec]
         self.keys = [
@@ -158,7 +167,7 @@ class SortedIndex:
 class Indexes:
     """A few cached :class:`SortedIndex` objects, least recently used dropped first."""
 
-    def __init__(self, store: Store, capacity: int = 4, incremental_limit: int = 2_000) -> None:
+    def __init__(self, store: SlotStore, capacity: int = 4, incremental_limit: int = 2_000) -> None:
         self.store = store
         self.capacity = capacity
         self.incremental_limit = incremental_limit
@@ -195,7 +204,7 @@ class Indexes:
         self._cache.clear()
 
 
-def _candidates(query: Query, store: Store, indexes: Indexes, live: Callable[[], Iterable[int]]) -> Iterator[int]:
+def _candidates(query: Query, store: SlotStore, indexes: Indexes, live: Callable[[], Iterable[int]]) -> Iterator[int]:
     if not query.explicit_order:
         alive = store.alive
         return (s for s in range(len(store)) if alive[s])
@@ -205,7 +214,7 @@ def _candidates(query: Query, store: Store, indexes: Indexes, live: Callable[[],
     return (slots[i] for i in range(lo, hi))
 
 
-def select_slots(query: Query, store: Store, indexes: Indexes, live: Callable[[], Iterable[int]]) -> list[int]:
+def select_slots(query: Query, store: SlotStore, indexes: Indexes, live: Callable[[], Iterable[int]]) -> list[int]:
     """The slots of one page of ``query`` (after ``$offset``, at most ``$limit``)."""
     if query.limit == 0:
         return []
@@ -225,7 +234,7 @@ def select_slots(query: Query, store: Store, indexes: Indexes, live: Callable[[]
     return out
 
 
-def aggregate(query: Query, store: Store, live: Callable[[], Iterable[int]]) -> dict[str, Any]:
+def aggregate(query: Query, store: SlotStore, live: Callable[[], Iterable[int]]) -> dict[str, Any]:
     """The one result row of an aggregate ``$select`` (values in the columns' domains)."""
     predicate = compile_predicate(query.where, store.getter) if query.where is not None else None
     rows = [s for s in live() if predicate is None or predicate(s) is True]

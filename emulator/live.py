@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from emulator.dataset import Dataset, LoadReport
+from emulator.dataset import LoadReport
+from emulator.served import ServedDataset
 
 __all__ = ["LiveLoader"]
 
@@ -22,7 +23,7 @@ class LiveLoader:
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: ServedDataset,
         interval: float,
         *,
         new_rows: int = 650,

@@ -16,12 +16,14 @@ __all__ = [
     "COLUMNS",
     "COLUMNS_BY_NAME",
     "COLUMN_NAMES",
+    "CRIMES_SCHEMA",
     "SYSTEM_COLUMNS",
     "SYSTEM_COLUMN_NAMES",
     "USER_COLUMNS",
     "USER_COLUMN_NAMES",
     "Column",
     "SoqlType",
+    "TableSchema",
 ]
 
 SoqlType = Literal[
@@ -88,3 +90,17 @@ COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 SYSTEM_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in SYSTEM_COLUMNS)
 USER_COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in USER_COLUMNS)
+
+
+class TableSchema:
+    """The columns of one dataset: system columns first, then the dataset's own."""
+
+    def __init__(self, user_columns: tuple[Column, ...], system_columns: tuple[Column, ...] = SYSTEM_COLUMNS) -> None:
+        self.columns: tuple[Column, ...] = system_columns + user_columns
+        self.by_name: dict[str, Column] = {c.name: c for c in self.columns}
+        self.names: tuple[str, ...] = tuple(c.name for c in self.columns)
+        self.system_names: tuple[str, ...] = tuple(c.name for c in system_columns)
+        self.user_names: tuple[str, ...] = tuple(c.name for c in user_columns)
+
+
+CRIMES_SCHEMA = TableSchema(USER_COLUMNS)

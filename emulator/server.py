@@ -1,8 +1,11 @@
-"""An HTTP server that answers like the Chicago Data Portal's SODA API for one dataset.
+"""An HTTP server that answers like the Chicago Data Portal's SODA API for its datasets.
 
 Data API (what the pipeline calls)::
 
     GET /resource/{dataset_id}.json?$select=&$where=&$order=&$limit=&$offset=&<field>=<value>
+
+The primary dataset (crimes, ``ijzp-q8t2``) and any extra ones (traffic
+crashes, ``85ca-t3if``) are each served at their own resource.
 
 The body is streamed with chunked transfer encoding, one JSON object per row
 (``[{...}\\n,{...}]`` as the portal writes it), with ``X-SODA2-Fields`` and
@@ -12,7 +15,9 @@ a query the portal refuses -> 400 ``{"message","errorCode","data"}``
 (``error_style`` forces either shape for every error); ``$limit`` above the
 page cap -> 400 ``req.row-limit-exceeded``; throttled -> 429 with ``Retry-After``.
 
-Admin API (JSON in and out; never faulted, never throttled)::
+Admin API (JSON in and out; never faulted, never throttled).  Mutations and the
+truth act on the primary dataset unless the body (or, for ``truth``, the query
+string) names another with ``"dataset": "85ca-t3if"``::
 
     POST /_emulator/insert   {"count": 10} or {"rows": [{field: value, ...}]}, "at"?   -> {"ids": [...]}
     POST /_emulator/correct  {"id": "13364090", "changes": {"primary_type": "ROBBERY"}, "at"?}
@@ -24,9 +29,10 @@ Admin API (JSON in and out; never faulted, never throttled)::
     POST /_emulator/faults   {"kind": "throttle|error|processing|slow|truncate|reset", "count"?: 1,
                               "retry_after"?: 1, "delay"?: 2.0}
                              or {"rate": 0.1, "kinds"?: [...]} or {"clear": true}     -> {"pending": [...]}
-    POST /_emulator/config   {"require_app_token"?, "app_token"?, "page_cap"?, "error_style"?}
+    POST /_emulator/config   {"require_app_token"?, "app_token"?, "page_cap"?, "error_style"?,
+                              "extra_fields"?: {"new_field": "x"}}   (schema drift: added to every row; {} = off)
                                                                                      -> the configuration
-    GET  /_emulator/truth    every live row as ``$select=:*,*`` JSON, one per line (NDJSON)
+    GET  /_emulator/truth    every live row as ``$select=:*,*`` JSON, one per line (NDJSON); ?dataset=<id>
     GET  /_emulator/stats    row and request counters
     GET  /_emulator/health   {"ok": true}
 
@@ -46,17 +52,19 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from emulator.crashes import CRASHES_DATASET_ID, generate_crashes
 from emulator.dataset import Dataset, Page
 from emulator.errors import RowNotFoundError, SoqlError
 from emulator.faults import FAULT_KINDS, Fault, FaultKind, FaultPlan
 from emulator.live import LiveLoader
+from emulator.served import ServedDataset
 from emulator.settings import EmulatorSettings
 from emulator.soql import parse_query
 from emulator.timeutil import parse_fixed_literal
@@ -213,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, "not_found", f"No route for {method} {url.path}", {"path": url.path})
             return
         dataset_id, extension = match.groups()
-        if dataset_id != app.dataset_id:
+        target = app.datasets.get(dataset_id)
+        if target is None:
             self._send_error(404, "not_found", f"Cannot find view with id {dataset_id}", {"id": dataset_id})
             return
         if extension != "json":
@@ -222,11 +231,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        self._resource(params)
+        self._resource(target, params)
 
     # -- data API ------------------------------------------------------------
 
-    def _resource(self, params: dict[str, str]) -> None:
+    def _resource(self, dataset: ServedDataset, params: dict[str, str]) -> None:
         app = self.server.app
         token = self.headers.get("X-App-Token") or params.get("$$app_token")
         if token and app.app_token and token != app.app_token:
@@ -268,19 +277,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
+        if params.get("$$exclude_system_fields", "").lower() == "false" and "$select" not in params:
+            params = {**params, "$select": ":*,*"}  # as the portal does: system fields on request
         try:
-            query = parse_query(params, page_cap=app.page_cap or None)
+            query = parse_query(params, page_cap=app.page_cap or None, schema=dataset.schema)
         except SoqlError as exc:
             self._send_error(400, exc.code, exc.message, exc.data)
             return
-        page = app.dataset.execute(query)
-        self._stream(page, fault.kind if fault is not None else None)
+        page = dataset.execute(query)
+        extra = app.extra_fields if not query.is_aggregate else {}
+        self._stream(page, fault.kind if fault is not None else None, extra)
 
-    def _stream(self, page: Page, fault: FaultKind | None) -> None:
+    def _stream(self, page: Page, fault: FaultKind | None, extra: dict[str, str] | None = None) -> None:
         self.send_response(200)
         self.send_header("Content-Type", _JSON)
         self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("X-SODA2-Fields", json.dumps(list(page.fields)))
+        self.send_header("X-SODA2-Fields", json.dumps(list(page.fields) + list(extra or {})))
         self.send_header("X-SODA2-Types", json.dumps(list(page.types)))
         self.send_header("Access-Control-Allow-Origin", "*")
         modified = self.server.app.last_modified()
@@ -288,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Last-Modified", modified)
         self.end_headers()
         cut = page.count // 2 if fault in ("truncate", "reset") else -1
-        rows = page.json_rows()
+        rows = page.json_rows() if not extra else _with_fields(page.json_rows(), extra)
         buffer: list[str] = ["["]
         for n, text in enumerate(rows):
             if n == cut:
@@ -316,7 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "GET" and action == "stats":
                 self._send_json(200, app.stats())
             elif method == "GET" and action == "truth":
-                self._truth()
+                self._truth(query)
             elif method == "POST":
                 self._send_json(200, app.admin(action, self._body()))
             else:
@@ -328,13 +340,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, TypeError, KeyError) as exc:
             self._send_json(400, {"error": str(exc)})
 
-    def _truth(self) -> None:
+    def _truth(self, query: str) -> None:
+        wanted = dict(parse_qsl(query)).get("dataset")
+        dataset = self.server.app.dataset_for(wanted)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         buffer: list[str] = []
-        for text in self.server.app.dataset.iter_truth_lines():
+        for text in dataset.iter_truth_lines():
             buffer.append(text + "\n")
             if len(buffer) >= _ROWS_PER_CHUNK:
                 self._chunk("".join(buffer).encode("utf-8"))
@@ -365,6 +379,8 @@ class EmulatorServer:
         live_rows: int = 650,
         live_corrections: int = 5,
         live_deletions: int = 1,
+        extra_datasets: dict[str, ServedDataset] | None = None,
+        extra_fields: dict[str, str] | None = None,
     ) -> None:
         self.dataset = dataset
         self.host = host
@@ -374,6 +390,8 @@ class EmulatorServer:
         self.error_style: ErrorStyle = error_style
         self.require_app_token = require_app_token
         self.app_token = app_token
+        self.datasets: dict[str, ServedDataset] = {dataset_id: dataset, **(extra_datasets or {})}
+        self.extra_fields: dict[str, str] = dict(extra_fields or {})
         self.faults = faults or FaultPlan(seed=dataset.seed)
         self.live: LiveLoader | None = (
             LiveLoader(
@@ -382,6 +400,11 @@ class EmulatorServer:
             if live_interval > 0
             else None
         )
+        self.extra_live = [
+            LiveLoader(extra, live_interval, new_rows=live_rows, corrections=live_corrections, deletions=live_deletions)
+            for extra in (extra_datasets or {}).values()
+            if live_interval > 0
+        ]
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter_lock = threading.Lock()
@@ -402,6 +425,8 @@ class EmulatorServer:
         self._thread.start()
         if self.live is not None:
             self.live.start()
+        for loader in self.extra_live:
+            loader.start()
         log.debug("emulator listening on %s", self.url)
         return self
 
@@ -409,6 +434,8 @@ class EmulatorServer:
         """Stop serving, close open connections, stop live mode."""
         if self.live is not None:
             self.live.stop()
+        for loader in self.extra_live:
+            loader.stop()
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
@@ -434,8 +461,17 @@ class EmulatorServer:
 
     @property
     def resource_url(self) -> str:
-        """The dataset's JSON endpoint."""
+        """The primary dataset's JSON endpoint."""
         return f"{self.url}/resource/{self.dataset_id}.json"
+
+    def dataset_for(self, dataset_id: str | None) -> ServedDataset:
+        """The dataset an admin request names (the primary one when None); ValueError if unknown."""
+        if dataset_id is None:
+            return self.dataset
+        found = self.datasets.get(str(dataset_id))
+        if found is None:
+            raise ValueError(f"unknown dataset {dataset_id!r}; served: {', '.join(self.datasets)}")
+        return found
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -461,6 +497,8 @@ class EmulatorServer:
             "app_token_set": self.app_token is not None,
             "fault_rate": self.faults.rate,
             "fault_kinds": list(self.faults.kinds),
+            "datasets": list(self.datasets),
+            "extra_fields": dict(self.extra_fields),
         }
 
     def stats(self) -> dict[str, Any]:
@@ -473,6 +511,7 @@ class EmulatorServer:
             "faults_pending": self.faults.pending(),
             "live_loads": self.live.loads if self.live is not None else 0,
             "config": self.config(),
+            "datasets": {i: d.stats() for i, d in self.datasets.items() if d is not self.dataset},
         }
 
     # -- admin actions -------------------------------------------------------------
@@ -495,27 +534,30 @@ class EmulatorServer:
 
     def _admin_insert(self, body: dict[str, Any]) -> dict[str, Any]:
         rows = body.get("rows")
-        ids = self.dataset.insert(rows if rows is not None else int(body.get("count", 1)), at=body.get("at"))
-        return {"ids": ids, "updated_at": self.dataset.last_updated_at}
+        dataset = self.dataset_for(body.get("dataset"))
+        ids = dataset.insert(rows if rows is not None else int(body.get("count", 1)), at=body.get("at"))
+        return {"ids": ids, "updated_at": dataset.last_updated_at}
 
     def _admin_correct(self, body: dict[str, Any]) -> dict[str, Any]:
         changes = body.get("changes") or {}
         if not isinstance(changes, dict):
             raise ValueError("changes must be an object")
-        return {"row": self.dataset.correct(body["id"], at=body.get("at"), **changes)}
+        dataset = self.dataset_for(body.get("dataset"))
+        return {"row": dataset.correct(body["id"], at=body.get("at"), **changes)}
 
     def _admin_delete(self, body: dict[str, Any]) -> dict[str, Any]:
         ids = body.get("ids", [body["id"]] if "id" in body else None)
         if not isinstance(ids, list):
             raise ValueError("ids must be a list")
-        return {"deleted": self.dataset.delete(*ids)}
+        return {"deleted": self.dataset_for(body.get("dataset")).delete(*ids)}
 
     def _admin_restamp(self, body: dict[str, Any]) -> dict[str, Any]:
-        count = self.dataset.restamp(body.get("ids"), where=body.get("where"), at=body.get("at"))
-        return {"restamped": count, "at": self.dataset.last_updated_at}
+        dataset = self.dataset_for(body.get("dataset"))
+        count = dataset.restamp(body.get("ids"), where=body.get("where"), at=body.get("at"))
+        return {"restamped": count, "at": dataset.last_updated_at}
 
     def _admin_load(self, body: dict[str, Any]) -> dict[str, Any]:
-        report = self.dataset.daily_load(
+        report = self.dataset_for(body.get("dataset")).daily_load(
             int(body.get("rows", 650)),
             int(body.get("corrections", 5)),
             int(body.get("deletions", 1)),
@@ -557,7 +599,35 @@ class EmulatorServer:
             if style not in ("auto", "code", "errorCode"):
                 raise ValueError("error_style must be auto, code or errorCode")
             self.error_style = cast(ErrorStyle, style)
+        if "extra_fields" in body:
+            self.extra_fields = _extra_fields(body["extra_fields"])
         return self.config()
+
+
+def _extra_fields(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+        raise ValueError('extra_fields must be an object of field names to values, e.g. {"new_field": "x"}')
+    return {k: str(v) for k, v in value.items()}
+
+
+def _with_fields(rows: Iterator[str], extra: dict[str, str]) -> Iterator[str]:
+    """Each JSON row text with ``extra`` fields appended (schema drift at the source)."""
+    suffix = "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in extra.items())
+    for text in rows:
+        yield "{" + suffix[1:] + "}" if text == "{}" else text[:-1] + suffix + "}"
+
+
+def build_extra_datasets(settings: EmulatorSettings) -> dict[str, ServedDataset]:
+    """The datasets served beside the primary one (traffic crashes, unless EMULATOR_CRASH_ROWS is 0)."""
+    if settings.emulator_crash_rows <= 0:
+        return {}
+    end = settings.emulator_end_date + timedelta(days=1) if settings.emulator_end_date else None
+    crashes = generate_crashes(
+        settings.emulator_crash_rows, settings.emulator_seed, days=settings.emulator_days, end=end
+    )
+    return {CRASHES_DATASET_ID: crashes}
 
 
 def build_dataset(settings: EmulatorSettings) -> Dataset:
@@ -605,6 +675,8 @@ def _server_from(settings: EmulatorSettings, dataset: Dataset) -> EmulatorServer
         live_rows=settings.emulator_live_rows,
         live_corrections=settings.emulator_live_corrections,
         live_deletions=settings.emulator_live_deletions,
+        extra_datasets=build_extra_datasets(settings),
+        extra_fields=_extra_fields(settings.emulator_extra_fields),
     )
 
 

@@ -60,4 +60,11 @@ class EmulatorSettings(BaseServiceSettings):
         description="Faults for the first requests, in order, e.g. 'throttle:2,error,reset'.",
     )
     emulator_retry_after_seconds: int = Field(default=1, ge=0, description="Retry-After of throttle/202 faults.")
+    emulator_crash_rows: int = Field(
+        default=5_000, ge=0, description="Rows of the traffic-crashes dataset (85ca-t3if) served too (0 = not served)."
+    )
+    emulator_extra_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description='Schema drift: fields added to every data row, as JSON, e.g. {"new_field": "x"}.',
+    )
     emulator_slow_seconds: float = Field(default=2.0, ge=0.0, description="Delay of 'slow' faults.")

@@ -36,7 +36,7 @@ from typing import Any, Literal, NamedTuple
 
 from emulator import rowid
 from emulator.errors import SoqlError
-from emulator.schema import COLUMNS_BY_NAME, SYSTEM_COLUMN_NAMES, USER_COLUMN_NAMES, Column
+from emulator.schema import CRIMES_SCHEMA, Column, TableSchema
 from emulator.timeutil import parse_fixed_literal, parse_floating_literal
 
 __all__ = [
@@ -435,8 +435,8 @@ _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _NORMAL = {"==": "=", "<>": "!="}
 
 
-def _column(name: str, pos: int) -> Column:
-    column = COLUMNS_BY_NAME.get(name)
+def _column(name: str, pos: int, schema: TableSchema) -> Column:
+    column = schema.by_name.get(name)
     if column is None:
         raise SoqlError(
             f"No such column: {name}; position: Map(row -> 1, column -> {pos + 1})",
@@ -542,26 +542,26 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
-def _bind_logic(node: _Logic) -> BExpr:
-    left, right = _bind(node.left), _bind(node.right)
+def _bind_logic(node: _Logic, schema: TableSchema) -> BExpr:
+    left, right = _bind(node.left, schema), _bind(node.right, schema)
     if node.op == "AND":
         return BAnd(_flatten(BAnd, left, right))
     return BOr(_flatten(BOr, left, right))
 
 
-def _bind_not(node: _Not) -> BExpr:
-    return BNot(_bind(node.operand))
+def _bind_not(node: _Not, schema: TableSchema) -> BExpr:
+    return BNot(_bind(node.operand, schema))
 
 
-def _bind_compare(node: _Cmp) -> BExpr:
+def _bind_compare(node: _Cmp, schema: TableSchema) -> BExpr:
     op = _NORMAL.get(node.op, node.op)
     left, right = node.left, node.right
     if isinstance(left, _Lit) and isinstance(right, _Col):
         left, right, op = right, left, _FLIP[op]
     if isinstance(left, _Col) and isinstance(right, _Lit):
-        return _compare(_column(left.name, left.pos), op, right)
+        return _compare(_column(left.name, left.pos, schema), op, right)
     if isinstance(left, _Col) and isinstance(right, _Col):
-        a, b = _column(left.name, left.pos), _column(right.name, right.pos)
+        a, b = _column(left.name, left.pos, schema), _column(right.name, right.pos, schema)
         if a.type != b.type or not a.orderable:
             raise SoqlError(
                 f"Type mismatch: cannot compare {a.name} ({a.type}) with {b.name} ({b.type})",
@@ -574,12 +574,12 @@ def _bind_compare(node: _Cmp) -> BExpr:
     raise SoqlError("A comparison needs a column and a value", "query.soql.type-mismatch", {})
 
 
-def _bind_is_null(node: _IsNull) -> BExpr:
-    return BNull(_operand_column(node.operand).name, node.negated)
+def _bind_is_null(node: _IsNull, schema: TableSchema) -> BExpr:
+    return BNull(_operand_column(node.operand, schema).name, node.negated)
 
 
-def _bind_in(node: _In) -> BExpr:
-    column = _operand_column(node.operand)
+def _bind_in(node: _In, schema: TableSchema) -> BExpr:
+    column = _operand_column(node.operand, schema)
     values = []
     for item in node.items:
         if not isinstance(item, _Lit):
@@ -592,40 +592,40 @@ def _bind_in(node: _In) -> BExpr:
     return BIn(column.name, frozenset(values), node.negated)
 
 
-def _bind_between(node: _Between) -> BExpr:
-    column = _operand_column(node.operand)
+def _bind_between(node: _Between, schema: TableSchema) -> BExpr:
+    column = _operand_column(node.operand, schema)
     if not isinstance(node.low, _Lit) or not isinstance(node.high, _Lit):
         raise SoqlError("BETWEEN takes literals", "query.soql.type-mismatch", {"column": column.name})
     inner = BAnd((_compare(column, ">=", node.low), _compare(column, "<=", node.high)))
     return BNot(inner) if node.negated else inner
 
 
-def _bind_like(node: _Like) -> BExpr:
-    column = _operand_column(node.operand)
+def _bind_like(node: _Like, schema: TableSchema) -> BExpr:
+    column = _operand_column(node.operand, schema)
     if column.type != "text" or not isinstance(node.pattern, _Lit) or node.pattern.kind != "string":
         raise SoqlError("LIKE compares a text column with a text pattern", "query.soql.type-mismatch", {})
     return BLike(column.name, _like_regex(str(node.pattern.value)), node.negated)
 
 
-def _bind_column(node: _Col) -> BExpr:
-    column = _column(node.name, node.pos)
+def _bind_column(node: _Col, schema: TableSchema) -> BExpr:
+    column = _column(node.name, node.pos, schema)
     if column.type != "checkbox":
         raise SoqlError(f"$where must be boolean, {column.name} is {column.type}", "query.soql.type-mismatch", {})
     return BCompare(column.name, "=", True)
 
 
-def _bind_literal(node: _Lit) -> BExpr:
+def _bind_literal(node: _Lit, schema: TableSchema) -> BExpr:
     if node.kind == "boolean" and isinstance(node.value, bool):
         return BConst(node.value)
     raise SoqlError("$where must be boolean", "query.soql.type-mismatch", {})
 
 
-def _bind_call(node: _Call) -> BExpr:
+def _bind_call(node: _Call, schema: TableSchema) -> BExpr:
     _reject_call(node)
     raise SoqlError("Unsupported expression", "query.compiler.malformed", {})
 
 
-_BINDERS: dict[type, Callable[[Any], BExpr]] = {
+_BINDERS: dict[type, Callable[[Any, TableSchema], BExpr]] = {
     _Logic: _bind_logic,
     _Not: _bind_not,
     _Cmp: _bind_compare,
@@ -639,9 +639,9 @@ _BINDERS: dict[type, Callable[[Any], BExpr]] = {
 }
 
 
-def _bind(node: _Node) -> BExpr:
+def _bind(node: _Node, schema: TableSchema) -> BExpr:
     """Type-check a syntax tree against the schema and turn literals into domain values."""
-    return _BINDERS[type(node)](node)
+    return _BINDERS[type(node)](node, schema)
 
 
 def _reject_call(node: _Node) -> None:
@@ -653,11 +653,11 @@ def _reject_call(node: _Node) -> None:
         )
 
 
-def _operand_column(node: _Node) -> Column:
+def _operand_column(node: _Node, schema: TableSchema) -> Column:
     if not isinstance(node, _Col):
         _reject_call(node)
         raise SoqlError("Expected a column", "query.soql.type-mismatch", {})
-    return _column(node.name, node.pos)
+    return _column(node.name, node.pos, schema)
 
 
 def _flatten(kind: type[BAnd] | type[BOr], *items: BExpr) -> tuple[BExpr, ...]:
@@ -720,16 +720,18 @@ class Query:
 _AGGREGATES: dict[str, Literal["count", "min", "max"]] = {"count": "count", "min": "min", "max": "max"}
 
 
-def parse_select(text: str, source: _Source | None = None) -> tuple[SelectColumn | Aggregate, ...]:
+def parse_select(
+    text: str, source: _Source | None = None, schema: TableSchema = CRIMES_SCHEMA
+) -> tuple[SelectColumn | Aggregate, ...]:
     src = source or _Source({"select": text})
     p = _Parser(text, "SELECT", src)
     items: list[SelectColumn | Aggregate] = []
     while True:
         tok = p.tok
         if p.accept("op", "*"):
-            items.extend(SelectColumn(n, n) for n in USER_COLUMN_NAMES)
+            items.extend(SelectColumn(n, n) for n in schema.user_names)
         elif p.accept("sysstar"):
-            items.extend(SelectColumn(n, n) for n in SYSTEM_COLUMN_NAMES)
+            items.extend(SelectColumn(n, n) for n in schema.system_names)
         elif p.accept("ident"):
             if p.accept("op", "("):
                 function = tok.text.lower()
@@ -743,13 +745,13 @@ def parse_select(text: str, source: _Source | None = None) -> tuple[SelectColumn
                         raise p.fail("a column")
                 else:
                     arg = p.expect("ident", None, "a column")
-                    column = _column(arg.text, arg.pos).name
+                    column = _column(arg.text, arg.pos, schema).name
                 p.expect("op", ")", "`)'")
                 default = "count" if column is None else f"{function}_{column.lstrip(':')}"
                 alias = _alias(p) or default
                 items.append(Aggregate(_AGGREGATES[function], column, alias))
             else:
-                name = _column(tok.text, tok.pos).name
+                name = _column(tok.text, tok.pos, schema).name
                 items.append(SelectColumn(name, _alias(p) or name))
         else:
             raise p.fail("a column, `*' or `:*'")
@@ -780,21 +782,21 @@ def _alias(p: _Parser) -> str | None:
     return None
 
 
-def parse_where(text: str, source: _Source | None = None) -> BExpr:
+def parse_where(text: str, source: _Source | None = None, schema: TableSchema = CRIMES_SCHEMA) -> BExpr:
     src = source or _Source({"where": text})
     p = _Parser(text, "WHERE", src)
     node = p.expression()
     p.end()
-    return _bind(node)
+    return _bind(node, schema)
 
 
-def parse_order(text: str, source: _Source | None = None) -> tuple[OrderItem, ...]:
+def parse_order(text: str, source: _Source | None = None, schema: TableSchema = CRIMES_SCHEMA) -> tuple[OrderItem, ...]:
     src = source or _Source({"order": text})
     p = _Parser(text, "ORDER BY", src)
     items: list[OrderItem] = []
     while True:
         tok = p.expect("ident", None, "a column")
-        column = _column(tok.text, tok.pos)
+        column = _column(tok.text, tok.pos, schema)
         if not column.orderable:
             raise SoqlError(
                 f"Cannot order by {column.name} ({column.type})",
@@ -819,10 +821,13 @@ def _integer(text: str, clause: str, source: _Source) -> int:
     return int(text)
 
 
-def parse_query(params: Mapping[str, str], *, page_cap: int | None = 50_000) -> Query:
+def parse_query(
+    params: Mapping[str, str], *, page_cap: int | None = 50_000, schema: TableSchema = CRIMES_SCHEMA
+) -> Query:
     """Parse SODA query parameters (``$select`` ...; other keys are simple equality filters).
 
     ``page_cap`` is the largest ``$limit`` allowed (SODA 2.0: 50,000); None = no cap.
+    ``schema`` is the dataset's columns (default: the crimes dataset).
     ``$$app_token`` is ignored here (the server reads it).
     """
     clauses: dict[str, str] = {}
@@ -838,15 +843,15 @@ def parse_query(params: Mapping[str, str], *, page_cap: int | None = 50_000) -> 
         else:
             filters.append((key, value))
     source = _Source(clauses)
-    select = parse_select(clauses.get("select", "*"), source)
-    where: BExpr | None = parse_where(clauses["where"], source) if "where" in clauses else None
+    select = parse_select(clauses.get("select", "*"), source, schema)
+    where: BExpr | None = parse_where(clauses["where"], source, schema) if "where" in clauses else None
     simple: list[BExpr] = []
     for key, value in filters:
-        column = _column(key, 0)
+        column = _column(key, 0, schema)
         simple.append(_compare(column, "=", _Lit(value, "string", 0)))
     if simple:
         where = BAnd(tuple(([where] if where is not None else []) + simple))
-    order = parse_order(clauses["order"], source) if "order" in clauses else ()
+    order = parse_order(clauses["order"], source, schema) if "order" in clauses else ()
     limit = _integer(clauses["limit"], "LIMIT", source) if "limit" in clauses else DEFAULT_LIMIT
     if page_cap is not None and limit > page_cap:
         raise SoqlError(

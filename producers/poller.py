@@ -23,7 +23,7 @@ from producers.publisher import Publisher
 from producers.soda import SodaClient
 from producers.state import Watermark, WatermarkStore
 
-__all__ = ["PollStats", "Poller", "count_params", "keyset_params"]
+__all__ = ["PollStats", "Poller", "count_params", "keyset_params", "since_clause"]
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +40,27 @@ def _soql_time(value: str) -> str:
     return value[:-1] if value.endswith("Z") else value
 
 
-def _where(mark: Watermark | None, start_date: date) -> str:
-    where = f"date >= {_quote(start_date.isoformat() + 'T00:00:00.000')}"
+def since_clause(start_date: date, time_field: str = "date") -> str:
+    """SoQL: rows whose event time (the spec's partition-time field) is on or after ``start_date``."""
+    return f"{time_field} >= {_quote(start_date.isoformat() + 'T00:00:00.000')}"
+
+
+def _where(mark: Watermark | None, start_date: date, time_field: str = "date") -> str:
+    where = since_clause(start_date, time_field)
     if mark is not None:
         ts = _quote(_soql_time(mark.updated_at))
         where += f" AND ({_UPDATED} > {ts} OR ({_UPDATED} = {ts} AND {_ROW_ID} > {_quote(mark.row_id)}))"
     return where
 
 
-def count_params(mark: Watermark | None, start_date: date) -> dict[str, str]:
+def count_params(mark: Watermark | None, start_date: date, time_field: str = "date") -> dict[str, str]:
     """SoQL parameters counting the rows still to read after ``mark``."""
-    return {"$select": "count(*) AS n", "$where": _where(mark, start_date)}
+    return {"$select": "count(*) AS n", "$where": _where(mark, start_date, time_field)}
 
 
-def keyset_params(mark: Watermark | None, start_date: date, limit: int) -> dict[str, str]:
+def keyset_params(mark: Watermark | None, start_date: date, limit: int, time_field: str = "date") -> dict[str, str]:
     """SoQL parameters for the next page after ``mark``."""
-    where = _where(mark, start_date)
+    where = _where(mark, start_date, time_field)
     return {
         "$select": ":*,*",
         "$where": where,
@@ -92,6 +97,8 @@ class Poller:
         start_date: date,
         page_limit: int,
         recover: Callable[[], Watermark | None] | None = None,
+        normalize: Callable[[Any], dict[str, Any]] = normalize_row,
+        time_field: str = "date",
     ) -> None:
         self.client = client
         self.publisher = publisher
@@ -99,6 +106,8 @@ class Poller:
         self.start_date = start_date
         self.page_limit = page_limit
         self.recover = recover
+        self.normalize = normalize
+        self.time_field = time_field
 
     def _reopen_boundary(self, mark: Watermark | None) -> Watermark | None:
         """Re-read the rows at the watermark's time if some appeared behind the cursor (late ties).
@@ -127,7 +136,7 @@ class Poller:
     def _count(self, mark: Watermark | None) -> int | None:
         """How many rows are still to read (for progress); None if the portal won't say."""
         try:
-            rows = self.client.get(count_params(mark, self.start_date))
+            rows = self.client.get(count_params(mark, self.start_date, self.time_field))
             return int(next(iter(rows[0].values())))
         except (CrimestreamError, LookupError, ValueError, StopIteration) as exc:
             log.debug("row count unavailable: %s", exc)
@@ -146,12 +155,12 @@ class Poller:
         mark = self._reopen_boundary(mark)
         total = self._count(mark)
         while stop is None or not stop.is_set():
-            rows = self.client.get(keyset_params(mark, self.start_date, self.page_limit))
+            rows = self.client.get(keyset_params(mark, self.start_date, self.page_limit, self.time_field))
             if not rows:
                 break
             for raw in rows:
                 try:
-                    self.publisher.publish(normalize_row(raw))
+                    self.publisher.publish(self.normalize(raw))
                     stats.published += 1
                 except ValidationError as exc:
                     self.publisher.dead_letter(raw, str(exc))

@@ -22,6 +22,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from crimestream.errors import BrokerError, DeliveryError
 from crimestream.settings import KafkaSettings, kafka_client_config
+from producers.registry import ensure_backward_compatibility, value_subject
 from schemas import schema_text
 
 __all__ = ["Publisher", "ensure_topics", "topic_configs"]
@@ -76,6 +77,7 @@ class Publisher:
 
     def __init__(self, settings: KafkaSettings, source: str) -> None:
         self.topic = settings.crimes_topic
+        self.key_field = settings.spec.key_field
         self.dlq_topic = settings.dlq_topic
         self.source = source
         conf = kafka_client_config(settings) | {
@@ -89,7 +91,11 @@ class Publisher:
         }
         self._producer = Producer(conf)
         registry = SchemaRegistryClient({"url": settings.schema_registry_url})
-        self._serializer = AvroSerializer(registry, schema_text(), conf={"auto.register.schemas": True})
+        # The registry refuses any future schema that today's consumers could not read.
+        ensure_backward_compatibility(settings.schema_registry_url, value_subject(self.topic), client=registry)
+        self._serializer = AvroSerializer(
+            registry, schema_text(settings.spec.schema), conf={"auto.register.schemas": True}
+        )
         self._ctx = SerializationContext(self.topic, MessageField.VALUE)
         self._failures: list[str] = []
         self.confirmed = 0
@@ -120,7 +126,7 @@ class Publisher:
             ("source", self.source.encode()),
             ("source_updated_at", updated.astimezone(UTC).isoformat().encode()),
         ]
-        self._produce(self.topic, record["id"].encode(), value, headers)
+        self._produce(self.topic, record[self.key_field].encode(), value, headers)
         self._producer.poll(0)
 
     def tombstone(self, record_id: str, detected_at: datetime) -> None:
@@ -134,7 +140,7 @@ class Publisher:
 
     def dead_letter(self, raw: Any, reason: str) -> None:
         """Queue a row that could not be made valid, with the reason."""
-        key = raw.get("id") if isinstance(raw, dict) else None
+        key = raw.get(self.key_field) if isinstance(raw, dict) else None
         payload = {
             "reason": reason,
             "source": self.source,

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 from crimestream.errors import ValidationError
 from producers.normalize import normalize_row
+from producers.poller import since_clause
 from producers.publisher import Publisher
 from producers.soda import SodaClient
 
@@ -29,21 +31,23 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def source_ids(client: SodaClient, start_date: date, page_limit: int) -> set[str]:
-    """Every record id at the source, paged by the row identifier (keyset)."""
+def source_ids(
+    client: SodaClient, start_date: date, page_limit: int, *, key_field: str = "id", time_field: str = "date"
+) -> set[str]:
+    """Every record key at the source, paged by the row identifier (keyset)."""
     ids: set[str] = set()
     last = ""
-    base = f"date >= {_quote(start_date.isoformat() + 'T00:00:00.000')}"
+    base = since_clause(start_date, time_field)
     while True:
         rows = client.get(
             {
-                "$select": ":id,id",
+                "$select": f":id,{key_field}",
                 "$where": f"{base} AND :id > {_quote(last)}",
                 "$order": ":id ASC",
                 "$limit": str(page_limit),
             }
         )
-        ids.update(str(r["id"]) for r in rows if "id" in r)
+        ids.update(str(r[key_field]) for r in rows if key_field in r)
         if len(rows) < page_limit:
             return ids
         last = str(rows[-1][":id"])
@@ -53,16 +57,21 @@ def _literal(record_id: str) -> str:
     return record_id if record_id.isdigit() else _quote(record_id)
 
 
-def _publish_missing(client: SodaClient, publisher: Publisher, missing: list[str]) -> int:
+def _publish_missing(
+    client: SodaClient,
+    publisher: Publisher,
+    missing: list[str],
+    key_field: str,
+    normalize: Callable[[Any], dict[str, Any]],
+) -> int:
     published = 0
     for start in range(0, len(missing), 200):
         chunk = missing[start : start + 200]
-        rows = client.get(
-            {"$select": ":*,*", "$where": f"id IN ({', '.join(_literal(i) for i in chunk)})", "$limit": "1000"}
-        )
+        where = f"{key_field} IN ({', '.join(_literal(i) for i in chunk)})"
+        rows = client.get({"$select": ":*,*", "$where": where, "$limit": "1000"})
         for raw in rows:
             try:
-                publisher.publish(normalize_row(raw))
+                publisher.publish(normalize(raw))
                 published += 1
             except ValidationError as exc:
                 publisher.dead_letter(raw, str(exc))
@@ -76,19 +85,22 @@ def reconcile_deletions(
     *,
     start_date: date,
     page_limit: int,
+    key_field: str = "id",
+    time_field: str = "date",
+    normalize: Callable[[Any], dict[str, Any]] = normalize_row,
 ) -> int:
     """Tombstone every published live id that is gone from the source; returns how many.
 
     ``published_ids`` gives the ids live downstream (in production:
     ``producers.topic_state.live_ids_in_topic``).
     """
-    at_source = source_ids(client, start_date, page_limit)
+    at_source = source_ids(client, start_date, page_limit, key_field=key_field, time_field=time_field)
     on_topic = published_ids()
     vanished = sorted(on_topic - at_source)
     now = datetime.now(UTC)
     for record_id in vanished:
         publisher.tombstone(record_id, now)
-    republished = _publish_missing(client, publisher, sorted(at_source - on_topic))
+    republished = _publish_missing(client, publisher, sorted(at_source - on_topic), key_field, normalize)
     publisher.confirm()
     log.info(
         "reconciliation: %d ids at the source, %d live on the topic, %d tombstoned, %d missing ones published",

@@ -7,6 +7,7 @@ import threading
 import time
 
 from crimestream.errors import CrimestreamError
+from producers.normalize import Normalizer
 from producers.poller import Poller
 from producers.publisher import Publisher, ensure_topics
 from producers.reconcile import reconcile_deletions
@@ -41,6 +42,8 @@ def build_poller(settings: PollerSettings) -> Poller:
         start_date=settings.start_date,
         page_limit=settings.page_limit,
         recover=lambda: watermark_from_topic(settings),
+        normalize=Normalizer(settings.spec),
+        time_field=settings.spec.partition_time_field,
     )
 
 
@@ -71,6 +74,9 @@ def _reconcile(poller: Poller, settings: PollerSettings) -> None:
         lambda: live_ids_in_topic(settings),
         start_date=settings.start_date,
         page_limit=settings.page_limit,
+        key_field=settings.spec.key_field,
+        time_field=settings.spec.partition_time_field,
+        normalize=poller.normalize,
     )
 
 
@@ -79,8 +85,9 @@ def run_poller(settings: PollerSettings, *, once: bool, stop: threading.Event, r
     poller = build_poller(settings)
     schedule = ReconcileSchedule(settings)
     log.info(
-        "polling %s dataset %s into topic %s%s",
+        "polling %s dataset %s (%s) into topic %s%s",
         settings.soda_base_url,
+        settings.spec.name,
         settings.soda_dataset_id,
         settings.crimes_topic,
         "" if settings.soda_app_token else " (no app token: expect throttling)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from crimestream.settings import KafkaSettings
 
@@ -17,7 +17,7 @@ def _one_year_back() -> date:
 
 class PollerSettings(KafkaSettings):
     soda_base_url: str = Field(default="https://data.cityofchicago.org")
-    soda_dataset_id: str = Field(default="ijzp-q8t2")
+    soda_dataset_id: str = Field(default="ijzp-q8t2", description="Defaults to the DATASET spec's dataset id.")
     soda_app_token: SecretStr | None = Field(default=None, description="Sent as X-App-Token; never logged.")
     start_date: date = Field(default_factory=_one_year_back, description="First run: backfill rows updated since.")
     poll_interval_seconds: float = Field(default=300.0, gt=0)
@@ -29,3 +29,9 @@ class PollerSettings(KafkaSettings):
     reconcile_interval_seconds: float = Field(
         default=86_400.0, ge=0, description="How often deletions are reconciled (0: never in continuous mode)."
     )
+
+    @model_validator(mode="after")
+    def _dataset_id_follows_dataset(self) -> PollerSettings:
+        if "soda_dataset_id" not in self.model_fields_set:
+            self.soda_dataset_id = self.spec.dataset_id
+        return self
