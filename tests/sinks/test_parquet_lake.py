@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from sinks.lake_schema import LAKE_SCHEMA
 from sinks.parquet_lake import Delete, LakeWriter, Upsert
@@ -135,3 +136,24 @@ def test_stale_copies_from_an_interrupted_attempt_are_removed(tmp_path: Path) ->
     writer.apply([Upsert(_row("a", MAY.replace(month=2), T1), (2024, 2), previous=(2024, 1))], [])  # then a crash
     writer.apply([Upsert(_row("a", MAY, T1), (2024, 5), previous=(2024, 1), stale=((2024, 2),))], [])
     assert _lake(tmp_path) == [("a", "THEFT", 2024, "05")]
+
+
+def test_a_full_disk_is_a_clear_terminal_error_and_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import sinks.parquet_lake as lake_module
+    from crimestream.errors import LakeUnwritableError
+
+    writer = LakeWriter(tmp_path)
+    writer.apply([Upsert(_row("a", JAN, T0), (2024, 1))], [])
+
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lake_module.pq, "write_table", full_disk)
+    with pytest.raises(LakeUnwritableError, match="No space left on device; free space or fix permissions"):
+        writer.apply([Upsert(_row("b", JAN, T1), (2024, 1))], [])
+    monkeypatch.undo()
+    assert _lake(tmp_path) == [("a", "THEFT", 2024, "01")]
