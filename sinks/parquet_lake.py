@@ -153,6 +153,8 @@ class LakeWriter:
             _fsync_dir(target.parent)
             return size
         except OSError as exc:
+            for leftover in target.parent.glob(f".{PARTITION_FILE}.tmp-{os.getpid()}"):
+                leftover.unlink(missing_ok=True)  # never leave a half-written file behind
             if exc.errno in _UNWRITABLE:
                 raise LakeUnwritableError(
                     f"cannot write the lake at {target.parent}: {exc.strerror}; free space or fix permissions"
