@@ -11,8 +11,10 @@ atomically after every flush::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,20 @@ def read_metadata(table_dir: Path) -> dict[str, Any]:
 
 
 def update_metadata(table_dir: Path, changed: dict[str, PartitionInfo | None]) -> dict[str, Any]:
-    """Merge per-partition info (None: the partition is gone) and write the file atomically."""
+    """Merge per-partition info (None: the partition is gone) and write the file atomically.
+
+    Serialised across writers by a lock file, so concurrent workers never lose each other's entries.
+    """
+    table_dir.mkdir(parents=True, exist_ok=True)
+    with open(table_dir / ".metadata.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _update(table_dir, changed)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _update(table_dir: Path, changed: dict[str, PartitionInfo | None]) -> dict[str, Any]:
     meta = read_metadata(table_dir)
     parts: dict[str, PartitionInfo] = meta.setdefault("partitions", {})
     for key, info in changed.items():
@@ -47,8 +62,7 @@ def update_metadata(table_dir: Path, changed: dict[str, PartitionInfo | None]) -
     meta["newest_source_update"] = max(newest) if newest else None
     meta["written_at"] = datetime.now(UTC).isoformat()
     meta["partitions"] = dict(sorted(parts.items()))
-    table_dir.mkdir(parents=True, exist_ok=True)
-    tmp = table_dir / f".{METADATA_FILE}.tmp-{os.getpid()}"
+    tmp = table_dir / f".{METADATA_FILE}.tmp-{os.getpid()}-{threading.get_ident()}"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(meta, handle, indent=1)
         handle.flush()

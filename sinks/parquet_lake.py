@@ -15,10 +15,13 @@ twice.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +55,9 @@ class Upsert:
 class Delete:
     record_id: str
     partition: Partition
+    # Remove the row only if it is not newer than this (the deleting version's source time);
+    # None removes it whatever its version.
+    not_after: datetime | None = None
 
 
 @dataclass
@@ -113,7 +119,9 @@ class LakeWriter:
             log.info("migrated %d partition(s) of %s to the current schema", rewritten, self.table)
         return rewritten
 
-    def _merge(self, current: pa.Table, upserts: list[dict[str, Any]], deletes: set[str]) -> pa.Table:
+    def _merge(self, current: pa.Table, upserts: list[dict[str, Any]], deletes: dict[str, datetime | None]) -> pa.Table:
+        """Merge changes into a partition; every decision is last-write-wins, so replays and
+        late or concurrent writers (a worker that lost its partitions) can never undo newer data."""
         key = self.key
         incoming: dict[str, dict[str, Any]] = {}
         for row in upserts:  # last-write-wins inside the batch too
@@ -122,14 +130,19 @@ class LakeWriter:
                 incoming[row[key]] = row
         touched = pa.array(list(incoming) + list(deletes), pa.string())
         mask = pc.is_in(current[key], value_set=touched)
-        # An existing row newer than the incoming one wins (replays are harmless).
-        clashing = current.filter(mask).select([key, "source_updated_at"]).to_pylist()
-        for old in clashing:
-            new = incoming.get(old[key])
-            if new is not None and old["source_updated_at"] > new["source_updated_at"]:
-                del incoming[old[key]]
-        keep_ids = pa.array([r[key] for r in clashing if r[key] not in incoming and r[key] not in deletes], pa.string())
-        drop = pc.and_(mask, pc.invert(pc.is_in(current[key], value_set=keep_ids)))
+        keep: list[str] = []
+        for old in current.filter(mask).select([key, "source_updated_at"]).to_pylist():
+            rid, old_ts = old[key], old["source_updated_at"]
+            new = incoming.get(rid)
+            if new is not None:
+                if old_ts > new["source_updated_at"]:  # the lake already holds a newer version
+                    del incoming[rid]
+                    keep.append(rid)
+            else:
+                limit = deletes[rid]  # delete only what is not newer than the deleting version
+                if limit is not None and old_ts > limit:
+                    keep.append(rid)
+        drop = pc.and_(mask, pc.invert(pc.is_in(current[key], value_set=pa.array(keep, pa.string()))))
         kept = current.filter(pc.invert(drop))
         added = pa.Table.from_pylist(list(incoming.values()), schema=self.schema)
         merged = pa.concat_tables([kept, added]) if added.num_rows else kept
@@ -144,7 +157,7 @@ class LakeWriter:
                     target.unlink()
                     _fsync_dir(target.parent)
                 return 0
-            tmp = target.with_name(f".{PARTITION_FILE}.tmp-{os.getpid()}")
+            tmp = target.with_name(f".{PARTITION_FILE}.tmp-{os.getpid()}-{threading.get_ident()}")
             pq.write_table(table, tmp, compression="zstd", row_group_size=self.row_group_size)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
@@ -153,7 +166,7 @@ class LakeWriter:
             _fsync_dir(target.parent)
             return size
         except OSError as exc:
-            for leftover in target.parent.glob(f".{PARTITION_FILE}.tmp-{os.getpid()}"):
+            for leftover in target.parent.glob(f".{PARTITION_FILE}.tmp-{os.getpid()}-{threading.get_ident()}"):
                 leftover.unlink(missing_ok=True)  # never leave a half-written file behind
             if exc.errno in _UNWRITABLE:
                 raise LakeUnwritableError(
@@ -162,7 +175,38 @@ class LakeWriter:
             raise SinkError(f"writing {target} failed: {exc}") from exc
 
     def _rewrite(
-        self, partition: Partition, upserts: list[dict[str, Any]], deletes: set[str], stats: FlushStats
+        self,
+        partition: Partition,
+        upserts: list[dict[str, Any]],
+        deletes: dict[str, datetime | None],
+        stats: FlushStats,
+    ) -> None:
+        with self._locked(partition):
+            self._rewrite_locked(partition, upserts, deletes, stats)
+
+    @contextmanager
+    def _locked(self, partition: Partition) -> Iterator[None]:
+        """One writer per lake partition at a time, across processes (an advisory file lock).
+
+        Two workers may both hold changes for the same month (ids hash to Kafka
+        partitions, not to months); the lock serialises their read-merge-swap so
+        neither overwrites the other's rows.
+        """
+        folder = self.path(partition).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _rewrite_locked(
+        self,
+        partition: Partition,
+        upserts: list[dict[str, Any]],
+        deletes: dict[str, datetime | None],
+        stats: FlushStats,
     ) -> None:
         merged = self._merge(self.read_partition(partition), upserts, deletes)
         size = self._swap(partition, merged)
@@ -185,15 +229,15 @@ class LakeWriter:
         """Apply one batch of changes; returns what was written."""
         ups: dict[Partition, list[dict[str, Any]]] = defaultdict(list)
         incoming_moves: dict[Partition, list[dict[str, Any]]] = defaultdict(list)
-        dels: dict[Partition, set[str]] = defaultdict(set)
+        dels: dict[Partition, dict[str, datetime | None]] = defaultdict(dict)
         moved_out: set[Partition] = set()
         for change in deletes:
-            dels[change.partition].add(change.record_id)
+            dels[change.partition][change.record_id] = change.not_after
         for up in upserts:
             leave = {p for p in (up.previous, *up.stale) if p is not None and p != up.partition}
             if leave:
                 for old in leave:
-                    dels[old].add(up.row[self.key])
+                    dels[old][up.row[self.key]] = up.row["source_updated_at"]
                 moved_out |= leave
                 incoming_moves[up.partition].append(up.row)
             else:
@@ -205,7 +249,8 @@ class LakeWriter:
         # Pass 2: everything else, including rows moving in.
         for partition in sorted(set(ups) | set(dels) | set(incoming_moves)):
             rows = ups.get(partition, []) + incoming_moves.get(partition, [])
-            gone = dels.get(partition, set()) - {r[self.key] for r in rows}
+            ids = {r[self.key] for r in rows}
+            gone = {rid: ts for rid, ts in dels.get(partition, {}).items() if rid not in ids}
             if rows or gone:
                 self._rewrite(partition, rows, gone, stats)
         if stats.touched:

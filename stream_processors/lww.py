@@ -11,6 +11,7 @@ A tombstone deletes the id unless the kept version is newer than the deletion.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sinks.parquet_lake import Delete, Upsert
@@ -39,6 +40,16 @@ class Event:
     record_id: str
     version: Version
     row: dict[str, Any] | None  # the lake row; None for a tombstone
+
+
+_MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+
+
+def from_micros(ts: int) -> datetime | None:
+    """A Version time as a datetime; None when beyond any date (a tombstone without a time)."""
+    if ts > _MAX_MICROS:
+        return None
+    return datetime.fromtimestamp(ts // 1_000_000, UTC).replace(microsecond=ts % 1_000_000)
 
 
 def wins(new: Version, old: Version | None) -> bool:
@@ -79,7 +90,8 @@ def fold(kept: dict[str, Version | None], events: list[Event]) -> tuple[list[Ups
         if before_partition is not None:
             leave.add(before_partition)
         if event.row is None:
-            deletes.extend(Delete(record_id, p) for p in sorted(leave))
+            not_after = from_micros(event.version.ts)
+            deletes.extend(Delete(record_id, p, not_after) for p in sorted(leave))
         else:
             assert event.version.partition is not None
             stale = tuple(sorted(leave - {event.version.partition, before_partition}))  # type: ignore[arg-type]

@@ -90,8 +90,8 @@ def test_swaps_leave_exactly_one_file_per_partition(tmp_path: Path) -> None:
     writer = LakeWriter(tmp_path)
     for i in range(20):
         writer.apply([Upsert(_row(str(i), JAN, T0), (2024, 1))], [])
-    files = sorted(p.name for p in writer.path((2024, 1)).parent.iterdir())
-    assert files == ["data.parquet"]
+    files = sorted(p.name for p in writer.path((2024, 1)).parent.iterdir() if not p.name.startswith("."))
+    assert files == ["data.parquet"]  # (besides the hidden writer lock)
     assert writer.read_partition((2024, 1)).num_rows == 20
 
 
@@ -157,3 +157,30 @@ def test_a_full_disk_is_a_clear_terminal_error_and_leaves_the_old_file(
         writer.apply([Upsert(_row("b", JAN, T1), (2024, 1))], [])
     monkeypatch.undo()
     assert _lake(tmp_path) == [("a", "THEFT", 2024, "01")]
+
+
+def test_a_late_delete_from_a_zombie_writer_never_removes_a_newer_row(tmp_path: Path) -> None:
+    writer = LakeWriter(tmp_path)
+    t2 = T1 + (T1 - T0)
+    writer.apply([Upsert(_row("a", JAN, t2, "ROBBERY"), (2024, 1))], [])  # the newest version, back in January
+    # A worker that lost its partitions finishes an old move (January -> May at T1) late.
+    writer.apply([Upsert(_row("a", MAY, T1), (2024, 5), previous=(2024, 1))], [Delete("a", (2024, 1), T1)])
+    assert ("a", "ROBBERY", 2024, "01") in _lake(tmp_path)
+    writer.apply([], [Delete("a", (2024, 5), t2)])  # the newest version's own cleanup of the stale copy
+    assert _lake(tmp_path) == [("a", "ROBBERY", 2024, "01")]
+
+
+def test_concurrent_writers_of_one_partition_lose_nothing(tmp_path: Path) -> None:
+    import threading
+
+    def write(prefix: str) -> None:
+        writer = LakeWriter(tmp_path)
+        for i in range(15):
+            writer.apply([Upsert(_row(f"{prefix}{i}", JAN, T0), (2024, 1))], [])
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in "xyz"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(_lake(tmp_path)) == 45
