@@ -62,7 +62,7 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
         settings.processor_group_id,
         broker=_broker_urls(settings.kafka_bootstrap_servers),
         store=settings.processor_store,
-        datadir=str(settings.state_dir / "faust"),
+        datadir=str(settings.processor_table_dir or settings.state_dir / "faust"),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         topic_allow_declare=True,

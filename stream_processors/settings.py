@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from crimestream.settings import KafkaSettings
@@ -14,6 +16,9 @@ class ProcessorSettings(KafkaSettings):
     batch_max_events: int = Field(default=20_000, ge=1, description="Flush after this many events...")
     batch_max_seconds: float = Field(default=2.0, gt=0, description="...or after this many seconds, idle or not.")
     sink_max_retries: int = Field(default=5, ge=0, description="Retries of a failed flush before the worker stops.")
+    processor_table_dir: Path | None = Field(
+        default=None, description="Where Faust keeps its local table store (default DATA_DIR/state/faust)."
+    )
     processor_store: str = Field(
         default="rocksdb://", description="Faust table store: rocksdb:// (local, fast restarts) or memory://."
     )

@@ -133,3 +133,79 @@ def test_kill9_at_random_points_then_the_lake_is_exact(
     assert set(got) == set(expected), f"lost {len(set(expected) - set(got))}, extra {len(set(got) - set(expected))}"
     stale = [rid for rid in expected if got[rid] != expected[rid]]
     assert not stale, f"{len(stale)} stale or misplaced rows, e.g. {stale[:3]}: {[got[r] for r in stale[:3]]}"
+
+
+def test_two_workers_one_killed_half_way_give_the_exact_lake(
+    kafka_stack: KafkaStack, topic_name: str, tmp_path: Path
+) -> None:
+    from stream_processors.progress import end_offsets
+    from stream_processors.settings import ProcessorSettings
+
+    rng = random.Random(777)
+    group = f"two-{uuid.uuid4().hex[:8]}"
+    env = {
+        **kafka_stack.env(),
+        "CRIMES_TOPIC": topic_name,
+        "DATA_DIR": str(tmp_path),
+        "TOPIC_PARTITIONS": "6",
+        "PROCESSOR_GROUP_ID": group,
+        "BATCH_MAX_EVENTS": "500",
+        "BATCH_MAX_SECONDS": "0.5",
+        "PROCESSOR_SESSION_TIMEOUT_SECONDS": "6",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        settings = PollerSettings()
+        ensure_topics(settings)
+        expected = _produce_history(settings, rng)
+        processor_settings = ProcessorSettings()
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def worker(name: str) -> subprocess.Popen[bytes]:
+        worker_env = dict(os.environ, **env, PROCESSOR_TABLE_DIR=str(tmp_path / f"tables-{name}"))
+        with open(tmp_path / f"{name}.log", "ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "crimestream.cli", "process"],
+                env=worker_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    metadata = tmp_path / "lake" / "crimes" / "_metadata.json"
+    first, second = worker("a"), worker("b")
+    try:
+        deadline = time.monotonic() + 120
+        while not metadata.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.5, 1.5))
+        first.send_signal(signal.SIGKILL)  # half-way: the survivor takes over its partitions
+        first.wait(10)
+        targets, _ = end_offsets(processor_settings, topic_name, group)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            _, committed = end_offsets(processor_settings, topic_name, group)
+            if all(committed.get(p, -1) >= t for p, t in targets.items() if t > 0):
+                break
+            assert second.poll() is None, (tmp_path / "b.log").read_text()[-3000:]
+            time.sleep(1.0)
+        else:
+            pytest.fail("the surviving worker did not catch up:\n" + (tmp_path / "b.log").read_text()[-3000:])
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
+
+    glob = str(tmp_path / "lake" / "crimes" / "*" / "*" / "*.parquet")
+    rows = duckdb.sql(
+        f"select id, primary_type, source_updated_at, month from read_parquet('{glob}', hive_partitioning=true)"
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "duplicate ids"
+    got = {r[0]: (int(r[3]), r[1], r[2]) for r in rows}
+    assert set(got) == set(expected)
+    assert all(got[rid] == expected[rid] for rid in expected)
