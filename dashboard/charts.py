@@ -7,8 +7,11 @@ instead of rebuilding it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import holoviews as hv
 import pandas as pd
+from bokeh.models import FactorRange
 from hvplot import hvPlot
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "MARKER_MAX_DAYS",
     "area_bubbles",
     "arrest_rate_chart",
+    "categorical_factors",
     "density_points",
     "heatmap_chart",
     "incident_points",
@@ -31,6 +35,27 @@ DOW_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _TOOLTIPS = [("Day", "@day{%a %F}"), ("Incidents", "@incidents{0,0}")]
 _FORMATTERS = {"@day": "datetime"}
 _BLUE = "#1f77b4"
+
+
+def _follow_factors(plot: Any, element: Any) -> None:
+    """Bokeh hook: the categorical axis shows exactly the element's categories, in its order.
+
+    Without it a plot that is updated in place (a new selection sent to the same
+    Bokeh figure) can keep the previous selection's categories on its axis, as
+    empty bars.
+    """
+    factors = [str(v) for v in element.dimension_values(0)]
+    for axis_range in (plot.state.x_range, plot.state.y_range):
+        if isinstance(axis_range, FactorRange) and list(axis_range.factors) != factors:
+            axis_range.factors = factors
+
+
+def categorical_factors(plot: Any) -> list[str]:
+    """The factors of a rendered Bokeh plot's categorical axis (for tests)."""
+    for axis_range in (plot.state.x_range, plot.state.y_range):
+        if isinstance(axis_range, FactorRange):
+            return [str(f) for f in axis_range.factors]
+    return []
 
 
 def incidents_per_day_chart(per_day: pd.DataFrame, *, height: int = 380) -> hv.Overlay:
@@ -91,7 +116,7 @@ def top_types_chart(top: pd.DataFrame, *, height: int = 300) -> hv.Bars:
             title=f"Top {len(top)} primary types",
             hover_tooltips=[("Type", "@primary_type"), ("Incidents", "@incidents{0,0}")],
         )
-        .opts(framewise=True)
+        .opts(framewise=True, hooks=[_follow_factors])
     )
 
 
@@ -135,7 +160,7 @@ def arrest_rate_chart(rates: pd.DataFrame, *, height: int = 300) -> hv.Bars:
                 ("Incidents", "@incidents{0,0}"),
             ],
         )
-        .opts(framewise=True, xlim=(0, 100))
+        .opts(framewise=True, xlim=(0, 100), hooks=[_follow_factors])
     )
 
 

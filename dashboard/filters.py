@@ -1,47 +1,67 @@
 """What the analyst selected: one immutable, hashable value (the cache key) and its SQL.
 
-The SQL text here is fixed; every user value reaches DuckDB as a ``$parameter``
-(:meth:`Filters.params`).  The same predicate is written twice, once over the
-in-memory fact table (``FACT_WHERE``) and once over raw partition files
-(``ROW_WHERE``), so aggregates and exported rows always agree.
+The SQL text is built from fixed fragments, one per *active* filter (a filter
+left at "all" adds nothing for DuckDB to evaluate); every user value reaches
+DuckDB as a ``$parameter``, never inside the text.  :func:`row_where` is the
+predicate over raw partition rows; the fact table's (over dictionary codes) is
+``dashboard.facts.FactSnapshot.where``.  Both select the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 __all__ = [
-    "FACT_WHERE",
-    "ROW_WHERE",
     "Filters",
+    "in_list",
     "month_key",
+    "row_where",
 ]
 
-# Over the fact table (columns: day, hour, primary_type, district, community_area, arrest, domestic).
-FACT_WHERE = """
-    day BETWEEN $start AND $end
-    AND hour BETWEEN $hour_from AND $hour_to
-    AND (len($types::VARCHAR[]) = 0 OR list_contains($types::VARCHAR[], primary_type))
-    AND (len($districts::VARCHAR[]) = 0 OR list_contains($districts::VARCHAR[], district))
-    AND (len($areas::VARCHAR[]) = 0 OR list_contains($areas::VARCHAR[], community_area))
-    AND ($arrest::BOOLEAN IS NULL OR arrest = $arrest::BOOLEAN)
-    AND ($domestic::BOOLEAN IS NULL OR domestic = $domestic::BOOLEAN)
-"""
 
-# Over partition files read with hive partitioning (year, month as INTEGER).
-ROW_WHERE = """
-    year * 12 + month BETWEEN $first_month AND $last_month
-    AND date_local >= $start_ts AND date_local < $end_ts
-    AND hour(date_local) BETWEEN $hour_from AND $hour_to
-    AND (len($types::VARCHAR[]) = 0 OR list_contains($types::VARCHAR[], primary_type))
-    AND (len($districts::VARCHAR[]) = 0 OR list_contains($districts::VARCHAR[], district))
-    AND (len($areas::VARCHAR[]) = 0 OR list_contains($areas::VARCHAR[], community_area))
-    AND ($arrest::BOOLEAN IS NULL OR arrest = $arrest::BOOLEAN)
-    AND ($domestic::BOOLEAN IS NULL OR domestic = $domestic::BOOLEAN)
-"""
+def in_list(column: str, name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    """``column IN ($name_0, $name_1, ...)``: one parameter per value, never a value in the text."""
+    names = []
+    for i, value in enumerate(values):
+        params[f"{name}_{i}"] = value
+        names.append(f"${name}_{i}")
+    return f"{column} IN ({', '.join(names)})" if names else "FALSE"
+
+
+def row_where(filters: Filters, *, partitioned: bool = True) -> tuple[str, dict[str, Any]]:
+    """The predicate over raw partition rows and its parameters, built from the active filters only.
+
+    A filter left at "all" adds nothing to the text.  ``partitioned`` adds the
+    ``year``/``month`` hive-partition predicate (for ``read_parquet`` with hive
+    partitioning); leave it out for tables without those columns.
+    """
+    params: dict[str, Any] = {
+        "start_ts": datetime.combine(filters.start, datetime.min.time()),
+        "end_ts": datetime.combine(filters.end + timedelta(days=1), datetime.min.time()),
+    }
+    parts = ["date_local >= $start_ts AND date_local < $end_ts"]
+    if partitioned:
+        parts.insert(0, "year * 12 + month BETWEEN $first_month AND $last_month")
+        params.update(first_month=month_key(filters.start), last_month=month_key(filters.end))
+    if (filters.hour_from, filters.hour_to) != (0, 23):
+        parts.append("hour(date_local) BETWEEN $hour_from AND $hour_to")
+        params.update(hour_from=filters.hour_from, hour_to=filters.hour_to)
+    for column, name, values in (
+        ("primary_type", "type", filters.primary_types),
+        ("district", "district", filters.districts),
+        ("community_area", "area", filters.community_areas),
+    ):
+        if values:
+            parts.append(in_list(column, name, values, params))
+    for column in ("arrest", "domestic"):
+        value = getattr(filters, column)
+        if value is not None:
+            parts.append(f"{column} = ${column}")
+            params[column] = value
+    return " AND ".join(parts), params
 
 
 def month_key(day: date) -> int:

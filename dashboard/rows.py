@@ -9,6 +9,10 @@ page reads one or two files.
 The CSV export is a generator of byte chunks: one month at a time, newest
 first, one Arrow record batch at a time, stopping at the cap.  Callers say how
 many rows they got against how many matched (:class:`ExportPlan`).
+
+Map points and table pages first try the in-memory copy of recently read
+partitions (:mod:`dashboard.partcache`), exact and checked against each file's
+fingerprint; the files are read when it cannot answer.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from dashboard.cache import query_cache
-from dashboard.facts import FACT_TABLE, FactStore
-from dashboard.filters import FACT_WHERE, ROW_WHERE, Filters
+from dashboard.facts import FactStore
+from dashboard.filters import Filters, row_where
+from dashboard.partcache import partition_rows
 from dashboard.queries import LAKE_SOURCE, EmptyLakeError, run_on_lake
 
 __all__ = [
@@ -100,19 +105,24 @@ def _files_for(months: set[int]) -> Any:
     return select
 
 
-def _row_params(filters: Filters, **extra: Any) -> dict[str, Any]:
-    params = filters.params()
-    for key in ("start", "end"):
-        params.pop(key)
-    params.update(extra)
-    return params
+def _in_memory(lake_dir: Any, months: set[int], sql: str, params: dict[str, Any]) -> pd.DataFrame | None:
+    """Run ``sql`` over ``part_rows`` (the cached partitions of ``months``); None when the cache cannot answer."""
+    tables = partition_rows.tables(lake_dir, sorted(months))
+    if tables is None:
+        return None
+    rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    cursor = partition_rows.cursor()
+    cursor.register("part_rows", rows)
+    try:
+        return cursor.execute(sql, params).df()
+    except duckdb.Error as exc:
+        log.info("in-memory rows could not answer (%s); reading the files", exc)
+        return None
+    finally:
+        cursor.unregister("part_rows")
 
 
 # --- month counts (from the fact table) -------------------------------------------
-
-_MONTH_COUNTS_SQL = f"""
-SELECT part, count(*) AS n FROM {FACT_TABLE} WHERE {FACT_WHERE} GROUP BY part ORDER BY part DESC
-"""
 
 
 def month_counts(store: FactStore, filters: Filters) -> list[tuple[int, int]]:
@@ -120,22 +130,25 @@ def month_counts(store: FactStore, filters: Filters) -> list[tuple[int, int]]:
     snapshot = store.snapshot if store.snapshot.generation else store.sync()
     if snapshot.is_empty:
         raise EmptyLakeError()
-    params = {k: v for k, v in filters.params().items() if k not in ("start_ts", "end_ts", "first_month", "last_month")}
+    where, params = snapshot.where(filters)
+    source = snapshot.source(filters, ("part",), rollups=store.use_rollups)
+    sql = f"SELECT part, {source.count} AS n FROM {source.table} WHERE {where} GROUP BY part ORDER BY part DESC"
 
     def compute() -> list[tuple[int, int]]:
-        rows = store.cursor().execute(_MONTH_COUNTS_SQL, params).fetchall()
+        rows = store.cursor().execute(sql, params).fetchall()
         return [(int(part), int(n)) for part, n in rows]
 
-    return query_cache.get_or_compute((id(store), snapshot.generation, "months", filters), compute)
+    key = (id(store), snapshot.generation, store.use_rollups, "months", filters)
+    return query_cache.get_or_compute(key, compute)
 
 
 # --- map points --------------------------------------------------------------------
 
-_POINTS_SQL = f"""
+_POINTS_SQL = """
 SELECT longitude, latitude, date_local, primary_type, block, arrest
-FROM {LAKE_SOURCE}
-WHERE {ROW_WHERE} AND latitude IS NOT NULL AND longitude IS NOT NULL
-{_ORDER}
+FROM {source}
+WHERE {where} AND latitude IS NOT NULL AND longitude IS NOT NULL
+{order}
 LIMIT $cap
 """
 
@@ -146,12 +159,20 @@ def map_points(lake_dir: Any, filters: Filters, cap: int) -> pd.DataFrame:
     def empty() -> pd.DataFrame:
         return pd.DataFrame(columns=["longitude", "latitude", "date_local", "primary_type", "block", "arrest"])
 
+    months = set(filters.months())
+    where, params = row_where(filters, partitioned=False)
+    params["cap"] = int(cap)
+    frame = _in_memory(lake_dir, months, _POINTS_SQL.format(source="part_rows", where=where, order=_ORDER), params)
+    if frame is not None:
+        return frame
+    where, params = row_where(filters)
+    params["cap"] = int(cap)
     return run_on_lake(
         lake_dir,
-        _POINTS_SQL,
-        _row_params(filters, cap=int(cap)),
+        _POINTS_SQL.format(source=LAKE_SOURCE, where=where, order=_ORDER),
+        params,
         lambda cur: cur.df(),
-        select=_files_for(set(filters.months())),
+        select=_files_for(months),
         when_no_file=empty,
     )
 
@@ -160,8 +181,8 @@ def map_points(lake_dir: Any, filters: Filters, cap: int) -> pd.DataFrame:
 
 _PAGE_SQL = f"""
 SELECT {", ".join(TABLE_COLUMNS)}
-FROM {LAKE_SOURCE}
-WHERE {ROW_WHERE}
+FROM {{source}}
+WHERE {{where}}
 {_ORDER}
 LIMIT $limit OFFSET $offset
 """
@@ -197,10 +218,17 @@ def table_page(
 
     if not months:
         return empty(), total
+    where, params = row_where(filters, partitioned=False)
+    params.update(limit=int(page_size), offset=int(inner_offset))
+    cached = _in_memory(lake_dir, months, _PAGE_SQL.format(source="part_rows", where=where), params)
+    if cached is not None:
+        return cached, total
+    where, params = row_where(filters)
+    params.update(limit=int(page_size), offset=int(inner_offset))
     frame = run_on_lake(
         lake_dir,
-        _PAGE_SQL,
-        _row_params(filters, limit=int(page_size), offset=int(inner_offset)),
+        _PAGE_SQL.format(source=LAKE_SOURCE, where=where),
+        params,
         lambda cur: cur.df(),
         select=_files_for(months),
         when_no_file=empty,
@@ -233,8 +261,8 @@ def plan_export(store: FactStore, filters: Filters, cap: int) -> ExportPlan:
 
 _EXPORT_SQL = f"""
 SELECT {", ".join(EXPORT_COLUMNS)}
-FROM {LAKE_SOURCE}
-WHERE {ROW_WHERE}
+FROM {{source}}
+WHERE {{where}}
 {_ORDER}
 LIMIT $limit
 """
@@ -262,10 +290,12 @@ def export_csv(lake_dir: Any, store: FactStore, filters: Filters, cap: int) -> I
                 reader: pa.RecordBatchReader = cur.to_arrow_reader(_BATCH_ROWS)  # type: ignore[assignment]
                 return list(reader)
 
+        where, params = row_where(filters)
+        params["limit"] = int(remaining)
         batches = run_on_lake(
             lake_dir,
-            _EXPORT_SQL,
-            _row_params(filters, limit=int(remaining)),
+            _EXPORT_SQL.format(source=LAKE_SOURCE, where=where),
+            params,
             fetch,
             select=_files_for({part}),
             when_no_file=lambda: [],
