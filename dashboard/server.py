@@ -2,12 +2,19 @@
 
 The app is at the root path, ``http://127.0.0.1:5006/`` by default.  ``serve``
 blocks until SIGINT or SIGTERM, then stops the server cleanly and returns.
+
+With ``DASHBOARD_BASIC_AUTH_PASSWORD`` set, every page asks for a login
+(Panel's basic auth: ``/login``, ``/logout``).  ``serve`` also serves
+``/metrics`` (lake freshness), ``/health`` and ``/ready`` (the server's event
+loop answers) on ``METRICS_PORT`` (default 9103; 0 disables them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
+import secrets
 import signal
 import threading
 from types import FrameType
@@ -19,10 +26,11 @@ from panel.template.base import BaseTemplate
 from tornado.platform.asyncio import BaseAsyncIOLoop
 
 from crimestream.errors import ConfigError
+from crimestream.observability import start_observability
 from dashboard.app import APP_TITLE, create_app
 from dashboard.settings import DashboardSettings
 
-__all__ = ["build_server", "serve", "websocket_origins"]
+__all__ = ["auth_options", "build_server", "serve", "websocket_origins"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,24 @@ def websocket_origins(settings: DashboardSettings) -> list[str]:
         hosts.append(f"[{host}]" if ":" in host else host)
     origins = [f"{h}:{port}" for h in hosts]
     return origins + [o for o in settings.dashboard_extra_origins if o not in origins]
+
+
+def auth_options(settings: DashboardSettings) -> dict[str, Any]:
+    """``pn.serve`` options for the login (none when no password is set)."""
+    if not settings.login_required or settings.dashboard_basic_auth_password is None:
+        return {}
+    cookie_secret = (
+        settings.dashboard_cookie_secret.get_secret_value()
+        if settings.dashboard_cookie_secret is not None
+        else secrets.token_urlsafe(32)  # logins last until the next start
+    )
+    return {
+        # A {user: password} mapping, never a bare string (Panel reads a string naming a file as that file).
+        "basic_auth": {
+            settings.dashboard_basic_auth_username: settings.dashboard_basic_auth_password.get_secret_value()
+        },
+        "cookie_secret": cookie_secret,
+    }
 
 
 def build_server(settings: DashboardSettings) -> Server:
@@ -56,6 +82,7 @@ def build_server(settings: DashboardSettings) -> Server:
             start=False,
             verbose=False,
             title=APP_TITLE,
+            **auth_options(settings),
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -91,17 +118,39 @@ def serve(settings: DashboardSettings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous.append((sig, signal.signal(sig, request_stop)))
 
+    serving = threading.Event()
+
+    def ready() -> tuple[bool, str]:
+        if not serving.is_set():
+            return False, "the dashboard server is not serving (starting or stopping)"
+        try:  # the event loop that serves the pages must answer
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), aio_loop).result(timeout=2.0)
+        except TimeoutError:
+            return False, "the dashboard's event loop did not answer within 2s"
+        return True, f"serving {settings.dashboard_url}"
+
+    observability = start_observability(settings, ready, lake_dir=settings.lake_dir)
     server.start()
+    loop.add_callback(serving.set)
+    if settings.dashboard_host in _WILDCARD_HOSTS and not settings.login_required:
+        log.warning(
+            "the dashboard listens on every interface without a login; set DASHBOARD_BASIC_AUTH_PASSWORD "
+            "or DASHBOARD_HOST=127.0.0.1 unless a proxy guards it"
+        )
     log.info(
-        "dashboard at %s (lake %s, live refresh %s)",
+        "dashboard at %s (lake %s, live refresh %s, login %s)",
         settings.dashboard_url,
         settings.lake_dir,
         f"every {settings.dashboard_refresh_seconds:g} s" if settings.dashboard_refresh_seconds > 0 else "off",
+        f"required (user {settings.dashboard_basic_auth_username})" if settings.login_required else "not required",
     )
     try:
         loop.start()
     finally:
+        serving.clear()
         server.stop()
+        if observability is not None:
+            observability.close()
         for sig, handler in previous:
             signal.signal(sig, handler)
         log.info("dashboard stopped")

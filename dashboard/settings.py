@@ -24,12 +24,22 @@ Environment variable           Default                Meaning
 ``DASHBOARD_TABLE_PAGE_SIZE``  ``50``                 Rows per table page.
 ``POLL_INTERVAL_SECONDS``      ``300``                The poller's period: a service silent for
                                                       3 periods is shown as idle or stopped.
+``DASHBOARD_COOKIE_SECRET``    random per start       Signs the login cookie (secret); set it to
+                                                      keep logins across restarts.
+``METRICS_HOST``               ``127.0.0.1``          Address of ``/metrics``, ``/health``,
+                                                      ``/ready``.
+``METRICS_PORT``               ``9103``               Their port; ``0`` turns them off.
 =============================  =====================  ==========================================
+
+Login: with ``DASHBOARD_BASIC_AUTH_PASSWORD`` set (a secret, never logged) the
+page asks for a login (Panel's basic auth) as ``DASHBOARD_BASIC_AUTH_USERNAME``
+(default ``analyst``); unset, the page is open, so keep ``DASHBOARD_HOST`` on
+``127.0.0.1`` (the default) unless a login or a proxy guards it.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from crimestream.settings import BaseServiceSettings
 
@@ -58,6 +68,22 @@ class DashboardSettings(BaseServiceSettings):
     dashboard_export_max_rows: int = Field(default=200_000, ge=1)
     dashboard_table_page_size: int = Field(default=50, ge=1, le=1000)
     poll_interval_seconds: float = Field(default=300.0, gt=0)
+
+    dashboard_basic_auth_password: SecretStr | None = Field(
+        default=None, description="When set, the page asks for a login (Panel's basic auth)."
+    )
+    dashboard_basic_auth_username: str = Field(default="analyst", min_length=1)
+    dashboard_cookie_secret: SecretStr | None = Field(
+        default=None, description="Signs the login cookie; random per start when unset."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics, /health and /ready.")
+    metrics_port: int = Field(default=9103, ge=0, le=65535, description="Port of /metrics, /health, /ready; 0: off.")
+
+    @property
+    def login_required(self) -> bool:
+        return self.dashboard_basic_auth_password is not None and bool(
+            self.dashboard_basic_auth_password.get_secret_value()
+        )
 
     @property
     def dashboard_url(self) -> str:

@@ -29,6 +29,13 @@ class PollerSettings(KafkaSettings):
     reconcile_interval_seconds: float = Field(
         default=86_400.0, ge=0, description="How often deletions are reconciled (0: never in continuous mode)."
     )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics, /health and /ready.")
+    metrics_port: int = Field(default=9101, ge=0, le=65535, description="Port of /metrics, /health, /ready; 0: off.")
+
+    @property
+    def ready_max_age_seconds(self) -> float:
+        """The poller is ready while its last confirmed page or poll is younger than this."""
+        return 2 * self.poll_interval_seconds + 4 * self.soda_timeout_seconds
 
     @model_validator(mode="after")
     def _dataset_id_follows_dataset(self) -> PollerSettings:

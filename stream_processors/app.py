@@ -27,6 +27,14 @@ import faust
 from faust.streams import _current_event as _CURRENT_EVENT
 
 from crimestream.errors import CrimestreamError, LakeUnwritableError, ValidationError
+from crimestream.faust_security import faust_broker_credentials
+from crimestream.observability import (
+    Readiness,
+    record_dead_letters,
+    record_flush,
+    set_consumer_lag,
+    start_observability,
+)
 from sinks.parquet_lake import LakeWriter
 from stream_processors.decode import EventDecoder
 from stream_processors.lww import Event, Version, fold
@@ -56,7 +64,9 @@ def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
 
-def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) -> faust.App:
+def create_app(
+    settings: ProcessorSettings, *, until_caught_up: bool = False, readiness: Readiness | None = None
+) -> faust.App:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.processor_group_id,
@@ -71,6 +81,7 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        broker_credentials=faust_broker_credentials(settings),
         broker_session_timeout=settings.processor_session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, settings.processor_session_timeout_seconds / 5),
     )
@@ -110,6 +121,7 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
                 await asyncio.sleep(delay)
                 continue
             stats["flushes"] += 1
+            record_flush(time.monotonic() - started, len(upserts), len(deletes))
             log.info(
                 "flush: %d upserts, %d deletes -> %d partitions, %d bytes in %.2fs",
                 len(upserts),
@@ -129,6 +141,18 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
         }
         await dlq.send(key=key, value=json.dumps(payload).encode(), headers=[("reason", reason.encode()[:1000])])
         stats["dead_lettered"] += 1
+        record_dead_letters("processor")
+
+    last_offset: dict[int, int] = {}
+
+    @app.timer(5.0)
+    async def report_lag() -> None:
+        lag = 0
+        for tp in app.consumer.assignment():
+            if tp.topic == settings.crimes_topic:
+                high = app.consumer.highwater(tp) or 0
+                lag += max(0, high - last_offset.get(tp.partition, -1) - 1)
+        set_consumer_lag(lag)
 
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:  # a faust.Stream (take_events is not on StreamT)
@@ -157,6 +181,10 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
                 table[record_id.encode()] = version.to_json()
             _as_current(None)
             stats["events"] += len(batch)
+            for event in batch:
+                last_offset[event.message.partition] = event.message.offset
+            if readiness is not None:
+                readiness.succeeded()
             if tracker is not None:
                 for event in batch:
                     tracker.processed(event.message.partition, event.message.offset)
@@ -202,7 +230,9 @@ def create_app(settings: ProcessorSettings, *, until_caught_up: bool = False) ->
 
 def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:
     """Run a worker until stopped (or caught up); returns the exit code."""
-    app = create_app(settings, until_caught_up=until_caught_up)
+    readiness = Readiness(max(60.0, 10 * settings.batch_max_seconds), what="batch")
+    observability = start_observability(settings, readiness, lake_dir=settings.lake_dir)
+    app = create_app(settings, until_caught_up=until_caught_up, readiness=readiness)
     app.crimestream_writer.migrate()  # type: ignore[attr-defined]
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
@@ -212,4 +242,7 @@ def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:
     except CrimestreamError as exc:
         log.error("%s", exc)
         return 1
+    finally:
+        if observability is not None:
+            observability.close()
     return 0

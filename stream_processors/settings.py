@@ -16,6 +16,8 @@ class ProcessorSettings(KafkaSettings):
     batch_max_events: int = Field(default=20_000, ge=1, description="Flush after this many events...")
     batch_max_seconds: float = Field(default=2.0, gt=0, description="...or after this many seconds, idle or not.")
     sink_max_retries: int = Field(default=5, ge=0, description="Retries of a failed flush before the worker stops.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics, /health and /ready.")
+    metrics_port: int = Field(default=9102, ge=0, le=65535, description="Port of /metrics, /health, /ready; 0: off.")
     processor_table_dir: Path | None = Field(
         default=None, description="Where Faust keeps its local table store (default DATA_DIR/state/faust)."
     )

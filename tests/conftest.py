@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 import pytest
 
+# Services started by tests serve no metrics port unless a test asks for one, so tests
+# never collide with each other (two workers at once) or with a pipeline running here.
+os.environ.setdefault("METRICS_PORT", "0")
+
 
 @dataclass(frozen=True)
 class KafkaStack:
