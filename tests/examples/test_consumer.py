@@ -174,7 +174,7 @@ def _run_example(stack: KafkaStack, topic: str, output: Path) -> str:
         cwd=output.parent,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=400,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

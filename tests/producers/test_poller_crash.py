@@ -76,9 +76,10 @@ def test_sigkilled_backfill_resumes_and_loses_nothing(kafka_stack: KafkaStack, t
             )
             # Kill at a random point after the backfill made progress in this run (not by the clock:
             # a loaded machine starts Python slowly).
-            deadline = time.monotonic() + 120
-            while (state.read_text() if state.exists() else None) == before and time.monotonic() < deadline:
+            deadline = time.monotonic() + 300
+            while (state.read_text() if state.exists() else None) == before:
                 assert proc.poll() is None, "the poller exited before making progress"
+                assert time.monotonic() < deadline, "the poller made no progress in 300 s"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.6))
             if proc.poll() is not None:
