@@ -208,14 +208,26 @@ def test_every_service_restarts_health_checks_and_depends_only_on_defined_servic
         assert "stop_grace_period" in services[name], f"{name} needs time to flush and commit on SIGTERM"
 
 
-def test_the_process_healthcheck_detects_a_live_process() -> None:
-    """The poller/processor check reads /proc/1; run it against this test process's own /proc entry."""
-    for name, word in (("poller", "poll"), ("processor", "process")):
-        code = _health_code(_services()[name]).replace("/proc/1/", "/proc/self/")
-        ok = subprocess.run([sys.executable, "-c", code, word], check=False)
-        assert ok.returncode == 0, name
-        missing = subprocess.run([sys.executable, "-c", code, "something-else"], check=False)
-        assert missing.returncode == 1, f"{name}'s healthcheck does not look at the command line"
+def test_the_poller_and_processor_healthchecks_ask_their_own_health_endpoint() -> None:
+    """The healthcheck calls /health on the port the service's settings serve it on; it passes
+    against a real observability server and fails when nothing answers."""
+    from crimestream.observability import ObservabilityServer
+    from localkafka import free_port
+
+    for name in ("poller", "processor"):
+        settings = _settings(name)
+        default_port = type(settings).model_fields["metrics_port"].default  # what the container gets
+        code = _health_code(_services()[name])
+        assert f"127.0.0.1:{default_port}/health" in code, name
+        assert settings.metrics_host == "0.0.0.0", f"{name}'s metrics must be reachable on the compose network"
+        port = free_port()
+        local = code.replace(f":{default_port}/", f":{port}/")
+        assert subprocess.run([sys.executable, "-c", local], check=False, capture_output=True).returncode != 0
+        server = ObservabilityServer("127.0.0.1", port, lambda: (True, "ok"))
+        try:
+            assert subprocess.run([sys.executable, "-c", local], check=False).returncode == 0, name
+        finally:
+            server.close()
 
 
 def test_volumes_hold_the_lake_and_each_services_state_where_the_code_writes() -> None:
