@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -45,7 +46,7 @@ def free_port() -> int:
         return port
 
 
-def _wait(what: str, probe_ok: _Probe, child: ChildProcess, timeout: float) -> float:
+def _wait(what: str, probe_ok: Callable[[], bool], child: ChildProcess, timeout: float) -> float:
     start = time.monotonic()
     deadline = start + timeout
     while time.monotonic() < deadline:
@@ -58,11 +59,6 @@ def _wait(what: str, probe_ok: _Probe, child: ChildProcess, timeout: float) -> f
         time.sleep(0.25)
     child.stop()
     raise BrokerError(f"{what} did not answer within {timeout:.0f}s; see {child.log_file}:\n{child.log_tail()}")
-
-
-class _Probe:
-    def __call__(self) -> bool:  # pragma: no cover - protocol only
-        raise NotImplementedError
 
 
 class LocalKafka:
@@ -167,7 +163,7 @@ class LocalKafka:
                 return False
             return bool(md.brokers)
 
-        self.startup_seconds = _wait(f"Kafka on {self.bootstrap_servers}", ready, self._child, timeout)  # type: ignore[arg-type]
+        self.startup_seconds = _wait(f"Kafka on {self.bootstrap_servers}", ready, self._child, timeout)
         log.info("Kafka %s ready in %.1fs", self.bootstrap_servers, self.startup_seconds)
 
     def stop(self) -> None:
@@ -240,7 +236,7 @@ class LocalRegistry:
                 return False
 
         try:
-            self.startup_seconds = _wait(f"Schema registry on {self.url}", ready, self._child, timeout)  # type: ignore[arg-type]
+            self.startup_seconds = _wait(f"Schema registry on {self.url}", ready, self._child, timeout)
         finally:
             client.close()
         log.info("Schema registry %s ready in %.1fs", self.url, self.startup_seconds)
