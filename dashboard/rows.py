@@ -33,7 +33,7 @@ import pyarrow.csv as pa_csv
 from dashboard.cache import query_cache
 from dashboard.facts import FactStore
 from dashboard.filters import Filters, row_where
-from dashboard.partcache import partition_rows
+from dashboard.partcache import ROW_COLUMNS, partition_rows
 from dashboard.queries import LAKE_SOURCE, EmptyLakeError, run_on_lake
 
 __all__ = [
@@ -51,19 +51,8 @@ log = logging.getLogger(__name__)
 
 _PARTITION = re.compile(r"year=(\d{4})[/\\]month=(\d{2})[/\\]")
 
-TABLE_COLUMNS = (
-    "date_local",
-    "id",
-    "case_number",
-    "primary_type",
-    "description",
-    "block",
-    "location_description",
-    "arrest",
-    "domestic",
-    "district",
-    "community_area",
-)
+# The table shows every cached row column except the coordinates (those feed the map).
+TABLE_COLUMNS = tuple(c for c in ROW_COLUMNS if c not in ("latitude", "longitude"))
 
 EXPORT_COLUMNS = (
     "id",
