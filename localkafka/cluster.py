@@ -22,7 +22,7 @@ from localkafka.artifacts import ensure_kafka, ensure_registry
 from localkafka.java import find_java
 from localkafka.process import ChildProcess
 
-__all__ = ["LocalKafka", "LocalRegistry", "LocalStack", "free_port"]
+__all__ = ["LocalKafka", "LocalRegistry", "LocalStack", "free_port", "new_cluster_id"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,17 @@ log4j.logger.org.apache.kafka=INFO
 log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 """
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64, like Kafka's ``Uuid.randomUuid``.
+
+    Like Kafka, never one that starts with ``-``: the storage tool would read it as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def free_port() -> int:
@@ -131,7 +142,7 @@ class LocalKafka:
         java = find_java(11, "KAFKA_JAVA_HOME", "Apache Kafka")
         config = self._config()
         if not (self.workdir / "kraft-data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             fmt = self._java_argv(java, lib, "kafka.tools.StorageTool")
             fmt[fmt.index("-Xms256m")] = "-Xms64m"
             proc = subprocess.run(
