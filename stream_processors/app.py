@@ -19,6 +19,7 @@ import logging
 import os
 import random
 import signal
+import threading
 import time
 import weakref
 from typing import Any
@@ -46,6 +47,7 @@ __all__ = ["EXIT_SINK_FAILED", "create_app"]
 log = logging.getLogger(__name__)
 
 EXIT_SINK_FAILED = 70
+SHUTDOWN_GRACE_SECONDS = 30.0  # after a caught-up run has committed, a hung graceful stop is cut short
 TABLE_NAME = "crimes-lww"
 
 
@@ -208,6 +210,21 @@ def create_app(
         tracker = CatchUpTracker(targets, committed)
         log.info("catching up to end offsets %s (committed %s)", targets, committed)
 
+        @app.timer(15.0)
+        async def report_catch_up() -> None:
+            # A catch-up that stalls must say where: which partitions are behind,
+            # what this worker holds, and whether table recovery is still running.
+            if tracker is None or caught_up.is_set():
+                return
+            assigned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == settings.crimes_topic)
+            log.info(
+                "catching up: %d events processed, behind %s, assigned partitions %s, table recovery %s",
+                stats["events"],
+                tracker.behind(),
+                assigned,
+                "running" if app.tables.recovery.in_recovery else "done",  # type: ignore[attr-defined]
+            )
+
         @app.timer(0.5)
         async def stop_when_committed() -> None:
             # The agent has acknowledged the last batch once it asks for the next
@@ -221,11 +238,25 @@ def create_app(
             )
             if tracker.committed_through(committed):
                 log.info("offsets committed through %s; stopping", tracker.targets)
+                _exit_if_shutdown_hangs(SHUTDOWN_GRACE_SECONDS)
                 os.kill(os.getpid(), signal.SIGTERM)
 
     app.crimestream_stats = stats  # type: ignore[attr-defined]
     app.crimestream_writer = writer  # type: ignore[attr-defined]
     return app
+
+
+def _exit_if_shutdown_hangs(grace: float) -> None:
+    """Everything is flushed and committed: if Faust's graceful stop hangs, exit 0 anyway."""
+
+    def expire() -> None:
+        log.warning("graceful shutdown still running after %.0fs; exiting (offsets are committed)", grace)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(grace, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:

@@ -107,14 +107,17 @@ def _env(stack: KafkaStack, topic: str, data_dir: Path, soda_url: str) -> dict[s
 def _crimestream(env: dict[str, str], *args: str) -> None:
     log_file = Path(env["DATA_DIR"]) / f"{args[0]}.log"
     with open(log_file, "a") as out:
-        proc = subprocess.run(
-            [sys.executable, "-m", "crimestream.cli", *args],
-            env=dict(os.environ, **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "crimestream.cli", *args],
+                env=dict(os.environ, **env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=300,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"crimestream {' '.join(args)} did not finish in 300 s:\n" + log_file.read_text()[-6000:])
     assert proc.returncode == 0, f"crimestream {' '.join(args)} failed:\n" + log_file.read_text()[-3000:]
 
 
