@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -60,6 +61,16 @@ def _as_current(event: Any) -> None:
     buffering task.
     """
     _CURRENT_EVENT.set(weakref.ref(event) if event is not None else None)
+
+
+@dataclass
+class _Pending:
+    """Events taken but not yet in the lake: their messages stay un-acked until they are."""
+
+    held: list[Any] = field(default_factory=list)  # faust events, in arrival order
+    events: list[Event] = field(default_factory=list)  # the decoded ones
+    source_event: dict[str, Any] = field(default_factory=dict)  # id -> its latest faust event
+    started: float = field(default_factory=time.monotonic)
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -156,42 +167,71 @@ def create_app(
                 lag += max(0, high - last_offset.get(tp.partition, -1) - 1)
         set_consumer_lag(lag)
 
+    def more_waiting(batch: list[Any]) -> bool:
+        """Are more events of the batch's partitions already in the log (the worker is behind)?"""
+        newest: dict[Any, int] = {}
+        for event in batch:
+            tp = event.message.tp
+            newest[tp] = max(newest.get(tp, -1), event.message.offset)
+        return any((app.consumer.highwater(tp) or 0) > offset + 1 for tp, offset in newest.items())
+
+    def keep_merging(pending: _Pending, batch: list[Any]) -> bool:
+        """While behind, merge batches so each lake partition is rewritten once per many events."""
+        return (
+            len(batch) >= settings.batch_max_events
+            and len(pending.held) + settings.batch_max_events <= settings.backfill_batch_events
+            and time.monotonic() - pending.started < settings.backfill_max_seconds
+            and more_waiting(batch)
+        )
+
+    async def decode_into(pending: _Pending, batch: list[Any]) -> None:
+        for event in batch:
+            event.message.incref()  # held un-acked (uncommitted) until the lake has it
+            pending.held.append(event)
+            msg = event.message
+            try:
+                decoded = decoder.decode(event.key, event.value, msg.headers)
+                pending.events.append(decoded)
+                pending.source_event[decoded.record_id] = event
+            except ValidationError as exc:
+                log.warning("poison event at %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
+                await dead_letter(event.key, event.value, str(exc))
+
+    async def apply(pending: _Pending) -> None:
+        kept: dict[str, Version | None] = {}
+        for record_id, event in pending.source_event.items():
+            _as_current(event)
+            stored = table.get(record_id.encode())
+            kept[record_id] = Version.from_json(stored) if stored else None
+        upserts, deletes, versions = fold(kept, pending.events)
+        if upserts or deletes:
+            await flush((upserts, deletes))
+        for record_id, version in versions.items():
+            _as_current(pending.source_event[record_id])
+            table[record_id.encode()] = version.to_json()
+        _as_current(None)
+        stats["events"] += len(pending.held)
+        for event in pending.held:
+            last_offset[event.message.partition] = event.message.offset
+        if readiness is not None:
+            readiness.succeeded()
+        if tracker is not None:
+            for event in pending.held:
+                tracker.processed(event.message.partition, event.message.offset)
+            if tracker.caught_up():
+                _finish()
+
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:  # a faust.Stream (take_events is not on StreamT)
+        pending = _Pending()
         async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_max_seconds):
-            events: list[Event] = []
-            source_event: dict[str, Any] = {}
-            for event in batch:
-                msg = event.message
-                try:
-                    decoded = decoder.decode(event.key, event.value, msg.headers)
-                    events.append(decoded)
-                    source_event[decoded.record_id] = event
-                except ValidationError as exc:
-                    log.warning("poison event at %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
-                    await dead_letter(event.key, event.value, str(exc))
-            kept: dict[str, Version | None] = {}
-            for record_id, event in source_event.items():
-                _as_current(event)
-                stored = table.get(record_id.encode())
-                kept[record_id] = Version.from_json(stored) if stored else None
-            upserts, deletes, versions = fold(kept, events)
-            if upserts or deletes:
-                await flush((upserts, deletes))
-            for record_id, version in versions.items():
-                _as_current(source_event[record_id])
-                table[record_id.encode()] = version.to_json()
-            _as_current(None)
-            stats["events"] += len(batch)
-            for event in batch:
-                last_offset[event.message.partition] = event.message.offset
-            if readiness is not None:
-                readiness.succeeded()
-            if tracker is not None:
-                for event in batch:
-                    tracker.processed(event.message.partition, event.message.offset)
-                if tracker.caught_up():
-                    _finish()
+            await decode_into(pending, batch)
+            if keep_merging(pending, batch):
+                continue
+            await apply(pending)
+            for event in pending.held:
+                await stream.ack(event)  # the final ack: the offset may now be committed
+            pending = _Pending()
 
     caught_up = asyncio.Event()
 
