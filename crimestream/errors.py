@@ -24,6 +24,7 @@ __all__ = [
     "CrimestreamError",
     "DeliveryError",
     "LakeUnwritableError",
+    "RegistryUnavailableError",
     "RetryableSourceError",
     "SinkError",
     "SourceError",
@@ -66,6 +67,12 @@ class ValidationError(CrimestreamError):
 
 class BrokerError(CrimestreamError):
     """Kafka or the schema registry could not be started or reached."""
+
+
+class RegistryUnavailableError(BrokerError):
+    """The schema registry did not answer (down, restarting, 5xx): retry, never dead-letter."""
+
+    retryable = True
 
 
 class DeliveryError(CrimestreamError):

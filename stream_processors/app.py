@@ -28,7 +28,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event as _CURRENT_EVENT
 
-from crimestream.errors import CrimestreamError, LakeUnwritableError, ValidationError
+from crimestream.errors import CrimestreamError, LakeUnwritableError, RegistryUnavailableError, ValidationError
 from crimestream.faust_security import faust_broker_credentials
 from crimestream.observability import (
     Readiness,
@@ -190,12 +190,26 @@ def create_app(
             pending.held.append(event)
             msg = event.message
             try:
-                decoded = decoder.decode(event.key, event.value, msg.headers)
+                decoded = await decode_retrying(event)
                 pending.events.append(decoded)
                 pending.source_event[decoded.record_id] = event
             except ValidationError as exc:
                 log.warning("poison event at %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
                 await dead_letter(event.key, event.value, str(exc))
+
+    async def decode_retrying(event: Any) -> Event:
+        """Decode; while the schema registry is unreachable, wait and retry (never dead-letter)."""
+        attempt = 0
+        while True:
+            try:
+                return decoder.decode(event.key, event.value, event.message.headers)
+            except RegistryUnavailableError as exc:
+                if attempt >= settings.registry_max_retries:
+                    stop_hard(f"{exc} ({attempt + 1} attempts); is SCHEMA_REGISTRY_URL right and the registry up?")
+                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+                log.warning("%s; retrying in %.1fs", exc, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
 
     async def apply(pending: _Pending) -> None:
         kept: dict[str, Version | None] = {}
@@ -224,14 +238,20 @@ def create_app(
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:  # a faust.Stream (take_events is not on StreamT)
         pending = _Pending()
-        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_max_seconds):
-            await decode_into(pending, batch)
-            if keep_merging(pending, batch):
-                continue
-            await apply(pending)
-            for event in pending.held:
-                await stream.ack(event)  # the final ack: the offset may now be committed
-            pending = _Pending()
+        try:
+            async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_max_seconds):
+                await decode_into(pending, batch)
+                if keep_merging(pending, batch):
+                    continue
+                await apply(pending)
+                for event in pending.held:
+                    await stream.ack(event)  # the final ack: the offset may now be committed
+                pending = _Pending()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Faust would log it and keep a worker that does nothing
+            log.exception("the processing loop failed")
+            stop_hard(f"unexpected error in the processing loop: {type(exc).__name__}: {exc}")
 
     caught_up = asyncio.Event()
 

@@ -8,17 +8,18 @@ from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from crimestream.datasets import DatasetSpec
-from crimestream.errors import ValidationError
+from crimestream.errors import RegistryUnavailableError, ValidationError
 from crimestream.headers import header_value
 from schemas import schema_text
 from sinks.lake_schema import lake_table
 from sinks.records import lake_row, partition_of
 from stream_processors.lww import Event, Version
 
-__all__ = ["EventDecoder"]
+__all__ = ["EventDecoder", "registry_unavailable"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -26,6 +27,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _micros(ts: datetime) -> int:
     delta = ts.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def registry_unavailable(exc: BaseException) -> bool:
+    """Is this a failure to reach the registry (retry) rather than a bad value (dead-letter)?
+
+    An unknown schema id (404) is the value's fault; a 5xx, a timeout or a refused
+    connection is the registry's, and must never turn a good event into a dead letter.
+    """
+    if isinstance(exc, SchemaRegistryError):
+        return exc.http_status_code != 404 and not 400 <= exc.http_status_code < 500
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    # the registry client's HTTP transport errors (httpx, or the copy it vendors)
+    return any(cls.__module__.split(".")[0].startswith("httpx") for cls in type(exc).__mro__)
 
 
 class EventDecoder:
@@ -50,7 +65,9 @@ class EventDecoder:
             raise ValidationError("value is not Confluent wire-format Avro (magic byte 0 + schema id)")
         try:
             record = self._deserializer(value, self._ctx)
-        except Exception as exc:  # noqa: BLE001 - any decode failure makes it poison
+        except Exception as exc:  # noqa: BLE001 - classified below: registry down, or poison
+            if registry_unavailable(exc):
+                raise RegistryUnavailableError(f"schema registry unavailable: {type(exc).__name__}: {exc}") from None
             raise ValidationError(f"undecodable Avro value: {type(exc).__name__}: {exc}") from None
         key_field = self.table.key
         if not isinstance(record, dict) or record.get(key_field) != record_id:

@@ -23,6 +23,9 @@ class ProcessorSettings(KafkaSettings):
     backfill_max_seconds: float = Field(
         default=60.0, gt=0, description="...and for at most this long before flushing what was merged."
     )
+    registry_max_retries: int = Field(
+        default=12, ge=0, description="Retries (backoff up to 30 s) while the schema registry is unreachable."
+    )
     sink_max_retries: int = Field(default=5, ge=0, description="Retries of a failed flush before the worker stops.")
     metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics, /health and /ready.")
     metrics_port: int = Field(default=9102, ge=0, le=65535, description="Port of /metrics, /health, /ready; 0: off.")
