@@ -2,6 +2,7 @@
 
     python benchmarks/dashboard_bench.py                 # 8.5M rows (cached in .cache/bench-lake/)
     python benchmarks/dashboard_bench.py --rows 500000   # a quicker run
+    python benchmarks/dashboard_bench.py --json OUT.json # also write the report (figures + markdown)
 
 The lake has the sink's exact layout and schema, with realistic shares (types,
 arrests, domestic, hours, districts, community areas, 2% without coordinates).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import markdown_table, write_report
 from dashboard import aggregates as agg
 from dashboard.cache import query_cache
 from dashboard.facts import FactStore
@@ -200,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=8_500_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/bench-lake"))
+    parser.add_argument("--json", type=Path, help="write the report (figures + markdown) here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -250,18 +254,35 @@ def main(argv: list[str] | None = None) -> int:
                 _timed(lambda text=text, params=params: naive.execute(text, params).fetchall(), args.repeat)
             )
 
-    print()
-    print(f"Lake: {snapshot.rows:,} rows, {len(snapshot.partitions)} partitions; fact table build {build_s:.2f}s; "
-          f"{len(scenarios(bounds[1]))} filter selections x {args.repeat} runs, result cache off.")  # fmt: skip
-    print()
-    print("| query | ours p50 ms | ours p95 ms | naive p50 ms | naive p95 ms | p95 ours/naive | goal ≤ 0.33 |")
-    print("|---|---:|---:|---:|---:|---:|:---:|")
+    header = ["query", "ours p50 ms", "ours p95 ms", "naive p50 ms", "naive p95 ms", "p95 ours/naive", "goal ≤ 0.33"]
+    rows: list[list[str]] = []
+    ratios: list[float] = []
     for name, timings in ours.items():
         o50, o95 = _pct(timings, 0.5), _pct(timings, 0.95)
         n50, n95 = _pct(base[name], 0.5), _pct(base[name], 0.95)
         ratio = o95 / n95 if n95 else float("nan")
+        ratios.append(ratio)
         verdict = "✅" if ratio <= 1 / 3 else "❌"
-        print(f"| {name} | {o50:.1f} | {o95:.1f} | {n50:.1f} | {n95:.1f} | {ratio:.2f} | {verdict} |")
+        rows.append([name, f"{o50:.1f}", f"{o95:.1f}", f"{n50:.1f}", f"{n95:.1f}", f"{ratio:.2f}", verdict])
+    selections = len(scenarios(bounds[1]))
+    markdown = (
+        "## Dashboard queries vs a naive DuckDB baseline\n\n"
+        f"Lake: {snapshot.rows:,} rows, {len(snapshot.partitions)} partitions; fact table build {build_s:.2f}s; "
+        f"{selections} filter selections x {args.repeat} runs, result cache off.\n\n"
+        f"{markdown_table(header, rows, align='lrrrrrc')}\n"
+    )
+    finite = [r for r in ratios if math.isfinite(r)]
+    figures: dict[str, float] = {
+        "rows": snapshot.rows,
+        "partitions": len(snapshot.partitions),
+        "fact_build_s": build_s,
+        "queries": len(rows),
+        "queries_meeting_goal": sum(1 for r in finite if r <= 1 / 3),
+    }
+    if finite:
+        figures["worst_p95_ratio"] = max(finite)
+    print()
+    print(write_report(args.json, "dashboard", figures, markdown).markdown)
     return 0
 
 

@@ -2,13 +2,15 @@
 
     python benchmarks/poller_backfill.py                   # 1,000,000 rows, PAGE_LIMIT=50000
     python benchmarks/poller_backfill.py --rows 200000     # a quicker run
+    python benchmarks/poller_backfill.py --json OUT.json   # also write the report (figures + markdown)
 
 Starts the project's local broker and schema registry (``localkafka``), the
 SODA emulator in its own process (``python -m emulator``: its CPU and memory
 are separate from the poller's) and then ``crimestream poll --once`` as a
 subprocess with ``START_DATE`` far back, so it backfills every row.  While the
 poller runs, its ``VmHWM`` (peak resident set) is sampled from
-``/proc/<pid>/status``; the emulator's too.  Prints one markdown table.
+``/proc/<pid>/status``; the emulator's too.  Prints one markdown table
+(and with ``--json``, writes it with the figures for ``run_all.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import write_report
 from localkafka import LocalStack, free_port
 
 __all__ = ["BackfillResult", "main", "peak_rss_mib", "run_backfill"]
@@ -97,6 +100,7 @@ def run_backfill(rows: int, page_limit: int, workdir: Path, stack: LocalStack) -
             PAGE_LIMIT=str(page_limit),
             CRIMES_TOPIC=f"bench.crimes.{port}",
             RECONCILE_INTERVAL_SECONDS="0",
+            METRICS_PORT="0",  # no /metrics server: port 9101 may be taken by a running pipeline
             LOG_LEVEL="INFO",
         )
         log_path = workdir / "poller.log"
@@ -121,20 +125,38 @@ def run_backfill(rows: int, page_limit: int, workdir: Path, stack: LocalStack) -
     return BackfillResult(done, published, seconds, peak, emulator_peak, ready)
 
 
+def markdown(result: BackfillResult, page_limit: int) -> str:
+    """The benchmark's section of RESULTS.md."""
+    return (
+        "## Poller backfill: emulator → Kafka\n\n"
+        f"`crimestream poll --once` backfills every row from the emulator (its own process) into the local Kafka, "
+        f"PAGE_LIMIT={page_limit:,}; peak RSS is each process's VmHWM.\n\n"
+        "| rows | page | seconds | rows/s | poller peak RSS | emulator peak RSS | emulator ready |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {result.rows:,} | {page_limit:,} | {result.seconds:.1f} | {result.rows_per_second:,.0f} "
+        f"| {result.poller_peak_mib:,.0f} MiB | {result.emulator_peak_mib:,.0f} MiB "
+        f"| {result.emulator_ready_seconds:.1f} s |\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the emulated dataset")
     parser.add_argument("--page-limit", type=int, default=50_000, help="PAGE_LIMIT of the poller")
+    parser.add_argument("--json", type=Path, help="write the report (figures + markdown) here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="crimestream-bench-") as tmp, LocalStack() as stack:
         result = run_backfill(args.rows, args.page_limit, Path(tmp), stack)
-    print("| rows | page | seconds | rows/s | poller peak RSS | emulator peak RSS | emulator ready |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(
-        f"| {result.rows:,} | {args.page_limit:,} | {result.seconds:.1f} | {result.rows_per_second:,.0f} "
-        f"| {result.poller_peak_mib:,.0f} MiB | {result.emulator_peak_mib:,.0f} MiB "
-        f"| {result.emulator_ready_seconds:.1f} s |"
-    )
+    figures = {
+        "rows": result.rows,
+        "rows_per_s": result.rows_per_second,
+        "poller_peak_mib": result.poller_peak_mib,
+        "emulator_peak_mib": result.emulator_peak_mib,
+        "seconds": result.seconds,
+        "published": result.published,
+        "page_limit": args.page_limit,
+    }
+    print(write_report(args.json, "poller_backfill", figures, markdown(result, args.page_limit)).markdown)
     if result.published != result.rows:
         print(f"note: {result.rows - result.published:,} row(s) were dead-lettered", file=sys.stderr)
     return 0
