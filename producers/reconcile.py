@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crimestream.errors import ValidationError
@@ -22,7 +22,7 @@ from producers.poller import since_clause
 from producers.publisher import Publisher
 from producers.soda import SodaClient
 
-__all__ = ["reconcile_deletions", "source_ids"]
+__all__ = ["reconcile_deletions", "source_ids", "tombstone_time"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,19 @@ def _publish_missing(
     return published
 
 
+def tombstone_time(now: datetime, newest_source_update: datetime | None) -> datetime:
+    """A tombstone's source time: when the deletion was detected, but always after
+    every version published so far.
+
+    Downstream, last-write-wins lets a tombstone delete only versions that are not
+    newer than it; a source whose clock runs ahead of ours (or stamps loads in the
+    future) would otherwise keep a deleted row alive for good.
+    """
+    if newest_source_update is not None and newest_source_update >= now:
+        return newest_source_update + timedelta(milliseconds=1)
+    return now
+
+
 def reconcile_deletions(
     client: SodaClient,
     publisher: Publisher,
@@ -88,16 +101,18 @@ def reconcile_deletions(
     key_field: str = "id",
     time_field: str = "date",
     normalize: Callable[[Any], dict[str, Any]] = normalize_row,
+    newest_source_update: datetime | None = None,
 ) -> int:
     """Tombstone every published live id that is gone from the source; returns how many.
 
     ``published_ids`` gives the ids live downstream (in production:
-    ``producers.topic_state.live_ids_in_topic``).
+    ``producers.topic_state.live_ids_in_topic``); ``newest_source_update`` is the
+    poller's watermark time (see ``tombstone_time``).
     """
     at_source = source_ids(client, start_date, page_limit, key_field=key_field, time_field=time_field)
     on_topic = published_ids()
     vanished = sorted(on_topic - at_source)
-    now = datetime.now(UTC)
+    now = tombstone_time(datetime.now(UTC), newest_source_update)
     for record_id in vanished:
         publisher.tombstone(record_id, now)
     republished = _publish_missing(client, publisher, sorted(at_source - on_topic), key_field, normalize)

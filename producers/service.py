@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from crimestream.errors import CrimestreamError
@@ -26,13 +27,13 @@ from crimestream.observability import (
     record_rows_polled,
     start_observability,
 )
-from producers.normalize import Normalizer
+from producers.normalize import Normalizer, parse_floating, parse_system_time
 from producers.poller import Poller
 from producers.publisher import Publisher, ensure_topics
 from producers.reconcile import reconcile_deletions
 from producers.settings import PollerSettings
 from producers.soda import SodaClient
-from producers.state import WatermarkStore, atomic_write_text
+from producers.state import Watermark, WatermarkStore, atomic_write_text
 from producers.topic_state import live_ids_in_topic, watermark_from_topic
 
 __all__ = ["MeteredPublisher", "build_poller", "run_poller"]
@@ -142,7 +143,16 @@ def _reconcile(poller: Poller, settings: PollerSettings) -> None:
         key_field=settings.spec.key_field,
         time_field=settings.spec.partition_time_field,
         normalize=poller.normalize,
+        newest_source_update=_watermark_time(poller.store.load()),
     )
+
+
+def _watermark_time(mark: Watermark | None) -> datetime | None:
+    """The watermark's source time as an instant (system time 'Z', else a floating local time)."""
+    if mark is None:
+        return None
+    text = mark.updated_at
+    return parse_system_time(text) if text.endswith("Z") else parse_floating(text)
 
 
 def run_poller(settings: PollerSettings, *, once: bool, stop: threading.Event, reconcile: bool = False) -> int:
