@@ -48,6 +48,7 @@ __all__ = ["EXIT_SINK_FAILED", "create_app"]
 log = logging.getLogger(__name__)
 
 EXIT_SINK_FAILED = 70
+STALL_CHECK_SECONDS = 15.0
 SHUTDOWN_GRACE_SECONDS = 30.0  # after a caught-up run has committed, a hung graceful stop is cut short
 TABLE_NAME = "crimes-lww"
 # Faust opens one RocksDB per table partition with 3 x 64 MiB write buffers and a
@@ -79,6 +80,33 @@ class _Pending:
     events: list[Event] = field(default_factory=list)  # the decoded ones
     source_event: dict[str, Any] = field(default_factory=dict)  # id -> its latest faust event
     started: float = field(default_factory=time.monotonic)
+    last_batch: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _StallWatch:
+    """How long nothing has moved (offsets committed, events taken, flushes) while events wait."""
+
+    last: object = None
+    since: float = field(default_factory=time.monotonic)
+    behind: dict[int, int] = field(default_factory=dict)
+
+    def observe(self, ends: dict[int, int], committed: dict[int, int], activity: object, now: float) -> float:
+        done = {p: max(committed.get(p, 0), 0) for p in ends}
+        self.behind = {p: end - done[p] for p, end in ends.items() if done[p] < end}
+        marker = (done, activity)
+        if not self.behind or marker != self.last:
+            self.last, self.since = marker, now
+            return 0.0
+        return now - self.since
+
+
+@dataclass
+class _Merging:
+    """The batches merged so far; the agent and the quiet-time timer take turns on them."""
+
+    pending: _Pending = field(default_factory=_Pending)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _broker_urls(bootstrap: str) -> list[str]:
@@ -122,7 +150,7 @@ def create_app(
     decoder = EventDecoder(settings.schema_registry_url, settings.crimes_topic, settings.spec)
     writer = LakeWriter(settings.lake_dir, decoder.table)
     tracker: CatchUpTracker | None = None
-    stats = {"events": 0, "flushes": 0, "dead_lettered": 0}
+    stats = {"events": 0, "flushes": 0, "flush_attempts": 0, "dead_lettered": 0}
 
     def stop_hard(reason: str) -> None:
         log.critical("stopping the processor without acknowledging the batch: %s", reason)
@@ -135,6 +163,7 @@ def create_app(
         attempt = 0
         while True:
             started = time.monotonic()
+            stats["flush_attempts"] += 1
             try:
                 result = await loop.run_in_executor(None, writer.apply, upserts, deletes)
             except LakeUnwritableError as exc:
@@ -249,18 +278,62 @@ def create_app(
             if tracker.caught_up():
                 _finish()
 
+    stall = _StallWatch()
+
+    @app.timer(STALL_CHECK_SECONDS)
+    async def exit_when_stalled() -> None:
+        # A worker can outlive a broker outage without ever consuming again (it
+        # stays in the process, never re-joins the group): the group's committed
+        # offsets not moving while the topic has more is the symptom; exiting lets
+        # the supervisor (or container) start a fresh one.
+        if settings.processor_stall_seconds <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            ends, committed = await loop.run_in_executor(
+                None, end_offsets, settings, settings.crimes_topic, settings.processor_group_id, 10.0
+            )
+        except CrimestreamError:
+            return  # the broker is away: not our stall
+        working = time.monotonic() if merging.lock.locked() else 0.0  # decoding or flushing right now
+        activity = (stats["events"], stats["flush_attempts"], len(merging.pending.held), working)
+        stalled_for = stall.observe(ends, committed, activity, time.monotonic())
+        if stalled_for > settings.processor_stall_seconds:
+            stop_hard(
+                f"no progress for {stalled_for:.0f}s while {sum(stall.behind.values())} event(s) wait "
+                f"on partitions {sorted(stall.behind)}; exiting so a fresh worker takes over"
+            )
+
+    merging = _Merging()
+
+    async def drain() -> None:
+        """Write what is merged so far to the lake, then give its events their final ack."""
+        async with merging.lock:
+            pending, merging.pending = merging.pending, _Pending()
+            if not pending.held:
+                return
+            await apply(pending)
+            for event in pending.held:
+                event.ack()  # the final ack: the offset may now be committed
+
+    @app.timer(1.0)
+    async def drain_when_quiet() -> None:
+        # Held events block a rebalance (Faust waits for every taken event to be
+        # acked), and no new batch arrives meanwhile: flush once batches stop coming.
+        pending = merging.pending
+        if pending.held and time.monotonic() - pending.last_batch > settings.batch_max_seconds:
+            await drain()
+
     @app.agent(source, concurrency=1)
     async def process(stream: Any) -> None:  # a faust.Stream (take_events is not on StreamT)
-        pending = _Pending()
         try:
             async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_max_seconds):
-                await decode_into(pending, batch)
-                if keep_merging(pending, batch):
-                    continue
-                await apply(pending)
-                for event in pending.held:
-                    await stream.ack(event)  # the final ack: the offset may now be committed
-                pending = _Pending()
+                async with merging.lock:
+                    await decode_into(merging.pending, batch)
+                    merging.pending.last_batch = time.monotonic()
+                    if keep_merging(merging.pending, batch):
+                        continue
+                await drain()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # Faust would log it and keep a worker that does nothing

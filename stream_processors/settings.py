@@ -26,6 +26,11 @@ class ProcessorSettings(KafkaSettings):
     registry_max_retries: int = Field(
         default=12, ge=0, description="Retries (backoff up to 30 s) while the schema registry is unreachable."
     )
+    processor_stall_seconds: float = Field(
+        default=180.0,
+        ge=0,
+        description="Exit (to be restarted) when committed offsets stand still this long while events wait; 0: never.",
+    )
     sink_max_retries: int = Field(default=5, ge=0, description="Retries of a failed flush before the worker stops.")
     metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics, /health and /ready.")
     metrics_port: int = Field(default=9102, ge=0, le=65535, description="Port of /metrics, /health, /ready; 0: off.")

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from stream_processors.app import _StallWatch
 from stream_processors.lww import Event, Version, fold, wins
 
 
@@ -58,3 +59,20 @@ def test_a_replayed_batch_removes_the_id_from_every_partition_a_newer_version_ma
     assert ups[0].stale == ((2024, 2),)  # July was older than the kept version: it never landed
     ups, dels, _ = fold(kept, [_ev("x", 2, (2024, 2)), _ev("x", 5, None)])
     assert ups == [] and sorted(d.partition for d in dels) == [(2024, 1), (2024, 2)]
+
+
+def test_the_stall_watch_counts_only_time_without_any_progress_while_events_wait() -> None:
+    watch = _StallWatch()
+    ends = {0: 100, 1: 50}
+    assert watch.observe(ends, {0: 40, 1: 50}, (1,), now=0.0) == 0.0
+    assert watch.observe(ends, {0: 40, 1: 50}, (1,), now=90.0) == 90.0  # nothing moved
+    assert watch.behind == {0: 60}
+    assert watch.observe(ends, {0: 41, 1: 50}, (1,), now=100.0) == 0.0  # a commit: progress
+    assert watch.observe(ends, {0: 41, 1: 50}, (2,), now=200.0) == 0.0  # local work: progress
+    assert watch.observe(ends, {0: 41, 1: 50}, (2,), now=350.0) == 150.0
+    # caught up: waiting for new events is not a stall
+    assert watch.observe({0: 41, 1: 50}, {0: 41, 1: 50}, (2,), now=900.0) == 0.0
+    # a group that never committed (-1001) starts from offset 0
+    fresh = _StallWatch()
+    fresh.observe({0: 10}, {0: -1001}, (0,), now=0.0)
+    assert fresh.behind == {0: 10}
