@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PYTEST_ARGS ?=
+CHAOS_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help install chromium run demo test lint bench broker clean
+.PHONY: help install chromium run demo test lint bench chaos broker clean
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,8 +44,11 @@ lint: install  ## ruff and mypy only
 	"$(UV)" run --frozen ruff check .
 	"$(UV)" run --frozen mypy
 
-bench: install  ## dashboard benchmark on a generated 8.5M-row lake (cached in .cache/bench-lake); BENCH_ARGS="--rows N"
-	"$(UV)" run --frozen python benchmarks/dashboard_bench.py $(BENCH_ARGS)
+bench: install  ## every benchmark in one run -> benchmarks/RESULTS.md (BENCH_ARGS: --rows N, --full, --only NAME)
+	"$(UV)" run --frozen python benchmarks/run_all.py $(BENCH_ARGS)
+
+chaos: install  ## 10 min of random faults on the whole pipeline, then the lake checked row by row; CHAOS_ARGS="--duration 120"
+	"$(UV)" run --frozen python -m chaos $(CHAOS_ARGS)
 
 broker: install  ## only the local Kafka broker and schema registry
 	"$(UV)" run --frozen crimestream broker

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _naive(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> list[Any]:
+    return con.execute(sql, params).fetchall()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=8_500_000)
@@ -232,17 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in scenarios(bounds[1]):
         f = scenario.filters
         calls: dict[str, Callable[[], Any]] = {
-            "kpis": lambda f=f: agg.kpis(store, f),
-            "series": lambda f=f: agg.incident_series(store, f),
-            "top_types": lambda f=f: agg.top_types(store, f),
-            "heatmap": lambda f=f: agg.heatmap(store, f),
-            "arrest_by_type": lambda f=f: agg.arrest_rate_by_type(store, f),
-            "community_areas": lambda f=f: agg.community_areas(store, f),
-            "density_grid": lambda f=f: agg.density_grid(store, f),
-            "table_page": lambda f=f: table_page(lake_dir, store, f, 0, 50),
+            "kpis": partial(agg.kpis, store, f),
+            "series": partial(agg.incident_series, store, f),
+            "top_types": partial(agg.top_types, store, f),
+            "heatmap": partial(agg.heatmap, store, f),
+            "arrest_by_type": partial(agg.arrest_rate_by_type, store, f),
+            "community_areas": partial(agg.community_areas, store, f),
+            "density_grid": partial(agg.density_grid, store, f),
+            "table_page": partial(table_page, lake_dir, store, f, 0, 50),
         }
         if f.days <= 31:
-            calls["map_points"] = lambda f=f: map_points(lake_dir, f, 20_000)
+            calls["map_points"] = partial(map_points, lake_dir, f, 20_000)
         keys = ("start", "end", "hour_from", "hour_to", "types", "districts", "arrest")
         params = {k: v for k, v in f.params().items() if k in keys}
         for name, call in calls.items():
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             text = NAIVE[name].format(src=src, w=_NAIVE_WHERE)
             naive.execute(text, params).fetchall()
             base.setdefault(name, []).extend(
-                _timed(lambda text=text, params=params: naive.execute(text, params).fetchall(), args.repeat)
+                _timed(partial(_naive, naive, text, params), args.repeat)
             )
 
     header = ["query", "ours p50 ms", "ours p95 ms", "naive p50 ms", "naive p95 ms", "p95 ours/naive", "goal ≤ 0.33"]
