@@ -328,13 +328,13 @@ def _lake_size(figures: Figures, reasons: Mapping[str, str]) -> list[str]:
     return [measure, f"{lake:.1f} B/row", f"{csv:.1f} B/row (CSV export)", _frac(ratio(lake, csv))]
 
 
-_CHAOS = "chaos soak: lost / duplicated / stale / misplaced rows"
+_CHAOS = "chaos soak: lost / duplicated / stale / misplaced / undeleted rows"
 
 
 def _chaos(figures: Figures, reasons: Mapping[str, str]) -> list[str]:
     if "chaos" not in figures:
-        return [_CHAOS, _missing(reasons, "chaos"), "0 / 0 / 0 / 0", "—"]
-    keys = ("lost", "duplicated", "stale", "misplaced")
+        return [_CHAOS, _missing(reasons, "chaos"), "0 / 0 / 0 / 0 / 0", "—"]
+    keys = ("lost", "duplicated", "stale", "misplaced", "undeleted")
     values = [_get(figures, "chaos", k) for k in keys]
     shown = " / ".join(fmt_num(v) if v is not None else "?" for v in values)
     compared = _get(figures, "chaos", "rows_compared")
@@ -347,7 +347,7 @@ def _chaos(figures: Figures, reasons: Mapping[str, str]) -> list[str]:
     return [
         _CHAOS,
         shown + (f" ({', '.join(extra)})" if extra else ""),
-        "0 / 0 / 0 / 0",
+        "0 / 0 / 0 / 0 / 0",
         "exact" if all(v == 0 for v in values) else "NOT exact",
     ]
 

@@ -96,7 +96,7 @@ def test_fractions_divide_by_the_lowest_relevant_limit() -> None:
         "peer_dlt": {"rows_per_s": 4_000.0, "rows": 1_000_000},
         "freshness": {"samples": 40, "p50_s": 6.0, "p95_s": 12.0, "poll_interval_s": 5.0},
         "lake_size": {"lake_bytes_per_row": 60.0, "csv_bytes_per_row": 240.0},
-        "chaos": {"lost": 0, "duplicated": 0, "stale": 0, "misplaced": 0, "rows_compared": 5000},
+        "chaos": {"lost": 0, "duplicated": 0, "stale": 0, "misplaced": 0, "undeleted": 0, "rows_compared": 5000},
     }
     rows = run_all.summary_rows(figures, {})
     assert _row(rows, "poller")[3] == "0.25"  # 5,000 / produce 20,000
