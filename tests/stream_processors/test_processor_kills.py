@@ -106,7 +106,9 @@ def test_kill9_at_random_points_then_the_lake_is_exact(
     kafka_stack: KafkaStack, topic_name: str, tmp_path: Path
 ) -> None:
     rng = random.Random(4242)
-    env, expected = _stream_with_history(kafka_stack, topic_name, tmp_path, 4242, BATCH_MAX_EVENTS="700")
+    env, expected = _stream_with_history(
+        kafka_stack, topic_name, tmp_path, 4242, BATCH_MAX_EVENTS="700", BACKFILL_BATCH_EVENTS="2100"
+    )
     full_env = dict(os.environ, **env)
     metadata = tmp_path / "lake" / "crimes" / "_metadata.json"
     kills = 0
@@ -151,7 +153,13 @@ def test_two_workers_one_killed_half_way_give_the_exact_lake(
 
     rng = random.Random(777)
     env, expected = _stream_with_history(
-        kafka_stack, topic_name, tmp_path, 777, TOPIC_PARTITIONS="6", BATCH_MAX_EVENTS="500"
+        kafka_stack,
+        topic_name,
+        tmp_path,
+        777,
+        TOPIC_PARTITIONS="6",
+        BATCH_MAX_EVENTS="500",
+        BACKFILL_BATCH_EVENTS="1500",
     )
     group = env["PROCESSOR_GROUP_ID"]
     processor_settings = ProcessorSettings(
@@ -205,7 +213,9 @@ def test_sigterm_mid_stream_exits_cleanly_and_loses_nothing(
 ) -> None:
     """A graceful stop under load: SIGTERM while a backlog is flowing -> exit 0 in bounded time
     with the last batch flushed and committed; a restart then finishes with the exact lake."""
-    env, expected = _stream_with_history(kafka_stack, topic_name, tmp_path, 99, BATCH_MAX_EVENTS="300")
+    env, expected = _stream_with_history(
+        kafka_stack, topic_name, tmp_path, 99, BATCH_MAX_EVENTS="300", BACKFILL_BATCH_EVENTS="900"
+    )
     full_env = dict(os.environ, **env)
     metadata = tmp_path / "lake" / "crimes" / "_metadata.json"
     log = tmp_path / "processor.log"
