@@ -132,6 +132,7 @@ class Pipeline:
             "PROCESSOR_GROUP_ID": GROUP_ID,
             "BATCH_MAX_SECONDS": "1",
             "PROCESSOR_SESSION_TIMEOUT_SECONDS": "6",
+            "PROCESSOR_STALL_SECONDS": "30",  # a worker stuck after broker faults exits and is restarted
             "METRICS_PORT": "0",
             "DASHBOARD_HOST": "127.0.0.1",
             "DASHBOARD_PORT": str(self.ports.dashboard),
