@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import write_report
+from benchmarks._common import PeakSampler, write_report
 from emulator.dataset import Dataset
 from localkafka import LocalStack
 from producers.normalize import normalize_row
@@ -65,19 +64,24 @@ def main(argv: list[str] | None = None) -> int:
         del dataset
         log = work / "processor.log"
         started = time.monotonic()
-        with open(log, "w") as out:
-            proc = subprocess.run(
+        # The processor's own VmHWM (reset by exec): not RUSAGE_CHILDREN, which would also
+        # count the moment the child still shared this (large, row-generating) process's memory.
+        with open(log, "w") as out, PeakSampler() as sampler:
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "crimestream.cli", "process", "--until-caught-up"],
                 env=dict(os.environ, **env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                check=False,
             )
+            sampler.watch("processor", proc.pid)
+            while proc.poll() is None:
+                sampler.sample()
+                time.sleep(0.2)
         seconds = time.monotonic() - started
         if proc.returncode != 0:
             print(log.read_text()[-3000:])
             return 1
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak_mib = sampler.peak("processor")
         written = sum(int(m.group(1)) for m in _FLUSH.finditer(log.read_text()))
         flushes = len(_FLUSH.findall(log.read_text()))
         lake = work / "data" / "lake" / "crimes"
