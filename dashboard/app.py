@@ -19,6 +19,13 @@ rows from the partition files (``dashboard.rows``).  Instead of charts the page
 shows a plain message when the lake is empty, when no row matches, or when the
 lake could not be read; errors never reach the page as a traceback.
 
+A change of the filters re-reads and redraws only the views whose inputs changed
+(the series alone for its grain, the map alone for its tiles), and the charts
+are updated in place, never re-created (``dashboard.live``).  After each
+selection the page advances its **render marker**, an element whose
+``data-render-generation`` counts the selections drawn (``RENDER_MARKER_CLASS``):
+browser tests and ``benchmarks/dashboard_browser_bench.py`` wait on it.
+
 While served, the page syncs the fact table every ``DASHBOARD_REFRESH_SECONDS``
 (a cheap file-system fingerprint) and re-renders only when the lake changed, so
 a viewer sees new data arrive without reloading.
@@ -33,7 +40,10 @@ import importlib.util
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any, TypeVar
 
@@ -41,12 +51,14 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from holoviews.plotting.bokeh import BokehRenderer
 from holoviews.streams import Pipe
 from panel.template.base import BaseTemplate
 
 from crimestream.errors import CrimestreamError
 from dashboard import charts
 from dashboard.aggregates import (
+    Grain,
     Kpis,
     arrest_rate_by_type,
     community_areas,
@@ -62,8 +74,9 @@ from dashboard.aggregates import (
 from dashboard.facts import FactSnapshot, fact_store
 from dashboard.filters import Filters
 from dashboard.health import read_health, render_health
+from dashboard.live import LiveChart, dynamic
 from dashboard.queries import EMPTY_LAKE_MESSAGE, EmptyLakeError
-from dashboard.rows import export_csv, map_points, plan_export, table_page
+from dashboard.rows import ExportPlan, export_csv, map_points, plan_export, table_page
 from dashboard.selection import DateWindow, follow_lake
 from dashboard.settings import DashboardSettings
 from dashboard.urlstate import URL_PARAMETERS, UrlFilters, UrlState, parse_url_state
@@ -71,9 +84,11 @@ from dashboard.urlstate import URL_PARAMETERS, UrlFilters, UrlState, parse_url_s
 __all__ = [
     "APP_TITLE",
     "NO_ROWS_IN_LAKE_MESSAGE",
+    "RENDER_MARKER_CLASS",
     "Dashboard",
     "create_app",
     "no_match_message",
+    "render_marker_html",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,8 +103,20 @@ _UNEXPECTED_MESSAGE = (
 )
 HAS_DATASHADER = importlib.util.find_spec("datashader") is not None
 
+# Charts on a canvas, not WebGL: they are small (the point map holds at most DASHBOARD_MAP_POINTS_MAX
+# points), and a WebGL figure costs a GPU context and a copy to the page on every paint (in software
+# where there is no GPU).
+BokehRenderer.webgl = False
+
 T = TypeVar("T")
+_MAP_HEIGHT = 480
 _TRI_VALUES = {"All": None, "Yes": True, "No": False}
+
+# The page's render marker: an empty element whose data attributes say how many filter states the
+# page has finished drawing, and how the last one ended ("views": every view drawn with its data;
+# "message": a message shown instead).  Updated after every other model, so a browser that sees
+# generation N has received everything drawn for it (benchmarks and tests wait on it, not on sleeps).
+RENDER_MARKER_CLASS = "render-marker"
 
 
 def no_match_message(window: DateWindow, types: Sequence[str], filters: Filters | None = None) -> str:
@@ -104,8 +131,26 @@ def no_match_message(window: DateWindow, types: Sequence[str], filters: Filters 
     return f"No incidents{kinds} {span}{extra}. Widen the date range or clear some filters."
 
 
+def render_marker_html(generation: int, outcome: str, server_ms: float = 0.0) -> str:
+    """The render marker's markup (see :data:`RENDER_MARKER_CLASS`); ``server_ms``: the server's share."""
+    return (
+        f'<span class="{RENDER_MARKER_CLASS}" data-render-generation="{int(generation)}" '
+        f'data-render-outcome="{outcome}" data-render-ms="{server_ms:.1f}"></span>'
+    )
+
+
 class _Failed(Exception):
     """Internal: a lake read failed and its message is already on the page."""
+
+
+@dataclass(frozen=True)
+class _MapFrames:
+    """What the map draws: ``layer`` (points, or density cells) and the community areas on top."""
+
+    as_points: bool
+    layer: pd.DataFrame
+    areas: pd.DataFrame
+    incidents: int
 
 
 def _day(value: date) -> date:
@@ -121,6 +166,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def __init__(self, settings: DashboardSettings, *, url_values: dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
+        pn.extension("tabulator")  # also loads HoloViews' Bokeh backend, which the charts' options need
         self._settings = settings
         self._lake_dir = settings.lake_dir
         self._store = fact_store(settings.lake_dir)
@@ -132,28 +178,56 @@ class Dashboard(pn.viewable.Viewer):
         self._pending_url: UrlFilters | None = parse_url_state(url_values) if url_values else None
         self._filters: Filters | None = None
         self._page = 0
-        self._pipes: dict[str, Pipe] = {}
-        self._grain = "day"
+        # What each view was last drawn for (lake generation, filters, and its own extra inputs):
+        # a render redraws only the views whose inputs changed.
+        self._drawn: dict[str, Hashable] = {}
+        self._figures: Kpis | None = None  # the KPIs of the state the views show
         self.url = UrlState()
-        self.render_count = 0
+        self.render_generation = 0  # filter states drawn so far (see RENDER_MARKER_CLASS)
+        self.render_marker = pn.pane.HTML(render_marker_html(0, "pending"), width=0, height=0, margin=0)
 
         wide = {"sizing_mode": "stretch_width"}
-        self.date_range = pn.widgets.DateRangePicker(label="Days (Chicago local date)", disabled=True, **wide)
+        # Each filter widget carries a ``filter-<name>`` CSS class: a stable handle for styling and browser tests.
+        self.date_range = pn.widgets.DateRangePicker(
+            label="Days (Chicago local date)", disabled=True, css_classes=["filter-dates"], **wide
+        )
         self.crime_types = pn.widgets.MultiChoice(
-            label="Crime types", options=[], placeholder="All crime types", disabled=True, **wide
+            label="Crime types",
+            options=[],
+            placeholder="All crime types",
+            disabled=True,
+            css_classes=["filter-types"],
+            **wide,
         )
         self.districts = pn.widgets.MultiChoice(
-            label="Police districts", options=[], placeholder="All districts", disabled=True, **wide
+            label="Police districts",
+            options=[],
+            placeholder="All districts",
+            disabled=True,
+            css_classes=["filter-districts"],
+            **wide,
         )
         self.areas = pn.widgets.MultiChoice(
-            label="Community areas", options=[], placeholder="All community areas", disabled=True, **wide
+            label="Community areas",
+            options=[],
+            placeholder="All community areas",
+            disabled=True,
+            css_classes=["filter-areas"],
+            **wide,
         )
-        self.arrest = pn.widgets.RadioButtonGroup(label="Arrest", options=list(_TRI_VALUES), value="All", **wide)
-        self.domestic = pn.widgets.RadioButtonGroup(label="Domestic", options=list(_TRI_VALUES), value="All", **wide)
-        self.hours = pn.widgets.IntRangeSlider(label="Hour of day", start=0, end=23, value=(0, 23), step=1, **wide)
-        self.grain = pn.widgets.RadioButtonGroup(label="Series", options=["Auto", "Day", "Week"], value="Auto", **wide)
+        tri = {"options": list(_TRI_VALUES), "value": "All"}
+        self.arrest = pn.widgets.RadioButtonGroup(label="Arrest", css_classes=["filter-arrest"], **tri, **wide)
+        self.domestic = pn.widgets.RadioButtonGroup(label="Domestic", css_classes=["filter-domestic"], **tri, **wide)
+        self.hours = pn.widgets.IntRangeSlider(
+            label="Hour of day", start=0, end=23, value=(0, 23), step=1, css_classes=["filter-hours"], **wide
+        )
+        self.grain = pn.widgets.RadioButtonGroup(
+            label="Series", options=["Auto", "Day", "Week"], value="Auto", css_classes=["filter-grain"], **wide
+        )
         self.tiles = pn.widgets.Checkbox(
-            label="Map tiles (loaded from the internet)", value=settings.dashboard_map_tiles != "none"
+            label="Map tiles (loaded from the internet)",
+            value=settings.dashboard_map_tiles != "none",
+            css_classes=["filter-tiles"],
         )
 
         # KPI cards.
@@ -170,14 +244,27 @@ class Dashboard(pn.viewable.Viewer):
         )
         self.period = pn.pane.Markdown("", margin=(10, 10, 0, 10), **wide)
 
-        # Charts: each a DynamicMap fed by a Pipe (created on first data).
-        chart_opts = {"sizing_mode": "stretch_width", "min_height": 300}
+        # Charts: drawn once, then updated in place (dashboard.live).
+        # Fixed heights, as the figures have: a pane and its figure never disagree about their size (each
+        # disagreement re-lays out the whole page in the browser).
+        chart_opts = {"sizing_mode": "stretch_width", "height": 300}
         self.chart = pn.pane.HoloViews(None, **chart_opts)  # the series
         self.top_chart = pn.pane.HoloViews(None, **chart_opts)
         self.heatmap_chart = pn.pane.HoloViews(None, **chart_opts)
         self.arrest_chart = pn.pane.HoloViews(None, **chart_opts)
-        self.map_points_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=480, visible=False)
-        self.map_density_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=480, visible=False)
+        self.map_points_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=_MAP_HEIGHT)
+        self.map_density_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=_MAP_HEIGHT)
+        self.live: dict[str, LiveChart] = {
+            "series": LiveChart(self.chart, lambda pipe, _key: dynamic(pipe, _series_chart)),
+            "top": LiveChart(self.top_chart, lambda pipe, _key: dynamic(pipe, charts.top_types_chart)),
+            "heatmap": LiveChart(self.heatmap_chart, lambda pipe, _key: dynamic(pipe, charts.heatmap_chart)),
+            "arrest": LiveChart(self.arrest_chart, lambda pipe, _key: dynamic(pipe, charts.arrest_rate_chart)),
+            "points": LiveChart(self.map_points_pane, lambda pipe, _tiles: self._draw_map(pipe, raster=False)),
+            "density": LiveChart(self.map_density_pane, lambda pipe, _tiles: self._draw_map(pipe, raster=True)),
+        }
+        # Shown and hidden through a box: toggling a served HoloViews pane's own visibility fails in Panel.
+        self.map_points_box = pn.Column(self.map_points_pane, visible=False, **wide)
+        self.map_density_box = pn.Column(self.map_density_pane, visible=False, **wide)
         self.map_note = pn.pane.Markdown("", **wide)
 
         # Table and export.
@@ -202,8 +289,8 @@ class Dashboard(pn.viewable.Viewer):
             pn.Row(self.heatmap_chart, self.arrest_chart, **wide),
             pn.pane.Markdown("### Map", **wide),
             self.map_note,
-            self.map_points_pane,
-            self.map_density_pane,
+            self.map_points_box,
+            self.map_density_box,
             pn.pane.Markdown("### Incidents", **wide),
             pn.Row(self.prev_page, self.next_page, self.page_info, **wide),
             self.table,
@@ -230,7 +317,7 @@ class Dashboard(pn.viewable.Viewer):
             pn.pane.Markdown("#### Freshness", margin=(10, 10, 0, 10)),
             self.health,
         )
-        self.main = pn.Column(self.warning, self.message, self.results, **wide)
+        self.main = pn.Column(self.warning, self.message, self.results, self.render_marker, **wide)
 
         for widget in (self.date_range, self.crime_types, self.districts, self.areas, self.arrest, self.domestic):
             widget.param.watch(self._on_filter_change, "value")
@@ -285,6 +372,7 @@ class Dashboard(pn.viewable.Viewer):
             log.exception("dashboard refresh failed")
             self._generation = None
             self._show_message(_UNEXPECTED_MESSAGE, "danger")
+            self._mark_rendered("message")
             return True
 
     def start_live_refresh(self) -> None:
@@ -325,17 +413,20 @@ class Dashboard(pn.viewable.Viewer):
         if snapshot.is_empty:
             self._set_bounds(None)
             self._show_message(EMPTY_LAKE_MESSAGE, "info")
+            self._mark_rendered("message")
             self._update_status(snapshot)
             return
         try:
             bounds = self._read(lambda: day_bounds(self._store))
             options = self._read(lambda: lake_options(self._store)) if bounds else None
         except _Failed:
+            self._mark_rendered("message")
             self._update_status(snapshot)
             return
         if bounds is None or options is None:
             self._set_bounds(None)
             self._show_message(NO_ROWS_IN_LAKE_MESSAGE, "info")
+            self._mark_rendered("message")
         else:
             self._set_bounds(bounds, options.primary_types, options.districts, options.community_areas)
             self._render()
@@ -424,57 +515,110 @@ class Dashboard(pn.viewable.Viewer):
             self._render()
 
     def _on_tiles_change(self, _event: param.parameterized.Event) -> None:
-        self.map_points_pane.object = None
-        self.map_density_pane.object = None
-        for name in ("points", "density", "areas_points", "areas_density"):
-            self._pipes.pop(name, None)
         if not self._syncing:
-            self._render()
+            self._render()  # the map's layout key holds the tiles: only the map is drawn anew
 
     def _render(self) -> None:
         filters = self.current_filters()
         if self._bounds is None or filters is None:
             return
         self._filters = filters
-        self._page = 0
         self._write_url()
-        store = self._store
+        started = time.perf_counter()
+        with _models_frozen():
+            drawn = self._draw(filters)
+            if drawn:
+                self.message.visible = False
+                self.results.visible = True
+            self._mark_rendered("views" if drawn else "message", started)
+
+    def _draw(self, filters: Filters) -> bool:
+        """Query and draw the views whose inputs changed; False when a message is shown instead.
+
+        Every query runs before any view changes, so a failed read leaves the page as it was.
+        """
+        inputs = self._view_inputs(filters)
+        stale = [name for name, key in inputs.items() if self._drawn.get(name) != key]
         try:
-            figures = self._read(lambda: kpis(store, filters))
+            figures = self._figures if "kpis" not in stale else None
+            if figures is None:
+                figures = self._read(lambda: kpis(self._store, filters))
             if figures.incidents == 0:
+                self._forget_drawn()
                 self._show_message(
                     no_match_message((filters.start, filters.end), filters.primary_types, filters), "warning"
                 )
-                return
-            grain = series_grain(filters) if self.grain.value == "Auto" else self.grain.value.lower()
-            series = self._read(lambda: incident_series(store, filters, grain))  # type: ignore[arg-type]
-            top = self._read(lambda: top_types(store, filters, 10))
-            cells = self._read(lambda: heatmap(store, filters))
-            rates = self._read(lambda: arrest_rate_by_type(store, filters, 15))
-            areas = self._read(lambda: community_areas(store, filters))
-            self._show_kpis(figures, filters)
-            self._grain = grain
-            self._feed("series", self.chart, series, lambda d: charts.series_chart(d, grain=self._grain))
-            self._feed("top", self.top_chart, top, charts.top_types_chart)
-            self._feed("heatmap", self.heatmap_chart, cells, charts.heatmap_chart)
-            self._feed("arrest", self.arrest_chart, rates, charts.arrest_rate_chart)
-            self._render_map(filters, figures.incidents, areas)
-            self._render_table()
-            self._render_export_note(filters)
+                return False
+            queries = self._view_queries(filters, figures)
+            results = {name: self._read(queries[name]) for name in stale}
         except _Failed:
-            return
-        self.message.visible = False
-        self.results.visible = True
-        self.render_count += 1
+            self._forget_drawn()
+            return False
+        painters = self._view_painters(filters)
+        for name in stale:
+            painters[name](results[name])
+        self._drawn.update(inputs)
+        self._figures = figures
+        return True
 
-    def _feed(
-        self, name: str, pane: pn.pane.HoloViews, data: pd.DataFrame, build: Callable[[pd.DataFrame], Any]
-    ) -> None:
-        """Draw a chart from new data."""
-        # A fresh element each time: streaming new columns into the old Bokeh sources
-        # (Pipe.send) left Bokeh with mismatched column lengths ("Size mismatch").
-        del name
-        pane.object = build(data)
+    def _forget_drawn(self) -> None:
+        """The views no longer show a known state: the next render draws every one."""
+        self._drawn.clear()
+        self._figures = None
+
+    def _view_inputs(self, filters: Filters) -> dict[str, Hashable]:
+        """Per view, everything its content depends on; in drawing order."""
+        state = (self._generation, filters)
+        return {
+            "kpis": state,
+            "series": (state, self._series_grain(filters)),
+            "top": state,
+            "heatmap": state,
+            "arrest": state,
+            "map": (state, self.tiles.value),
+            "table": state,
+            "export": state,
+        }
+
+    def _view_queries(self, filters: Filters, figures: Kpis) -> dict[str, Callable[[], Any]]:
+        store = self._store
+        grain = self._series_grain(filters)
+        size = self._settings.dashboard_table_page_size
+        return {
+            "kpis": lambda: figures,
+            "series": lambda: (incident_series(store, filters, grain), grain),
+            "top": lambda: top_types(store, filters, 10),
+            "heatmap": lambda: heatmap(store, filters),
+            "arrest": lambda: arrest_rate_by_type(store, filters, 15),
+            "map": lambda: self._map_frames(filters, figures.incidents),
+            "table": lambda: table_page(self._lake_dir, store, filters, 0, size),
+            "export": lambda: plan_export(store, filters, self._settings.dashboard_export_max_rows),
+        }
+
+    def _view_painters(self, filters: Filters) -> dict[str, Callable[[Any], None]]:
+        return {
+            "kpis": lambda figures: self._show_kpis(figures, filters),
+            "series": self.live["series"].show,
+            # Bars: a new figure when their number changes.  In place, BokehJS applies the new axis
+            # factors before the shorter data and fails ("Size mismatch").
+            "top": lambda top: self.live["top"].show(top, key=len(top)),
+            "heatmap": self.live["heatmap"].show,
+            "arrest": lambda rates: self.live["arrest"].show(rates, key=len(rates)),
+            "map": self._show_map,
+            "table": lambda result: self._show_table(0, *result),
+            "export": lambda plan: self._show_export_note(filters, plan),
+        }
+
+    def _series_grain(self, filters: Filters) -> Grain:
+        if self.grain.value == "Auto":
+            return series_grain(filters)
+        return "week" if self.grain.value == "Week" else "day"
+
+    def _mark_rendered(self, outcome: str, started: float | None = None) -> None:
+        """Advance the render marker: the page finished drawing a filter state (see RENDER_MARKER_CLASS)."""
+        self.render_generation += 1
+        server_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+        self.render_marker.object = render_marker_html(self.render_generation, outcome, server_ms)
 
     def _map_base(self) -> Any:
         tiles = self._settings.dashboard_map_tiles
@@ -485,65 +629,63 @@ class Dashboard(pn.viewable.Viewer):
         )
         return source().opts(alpha=0.6)
 
-    def _render_map(self, filters: Filters, incidents: int, areas: pd.DataFrame) -> None:
+    def _map_frames(self, filters: Filters, incidents: int) -> _MapFrames:
+        """The map's data: every located incident for short ranges, else the density grid."""
         settings = self._settings
-        as_points = (
-            filters.days <= settings.dashboard_map_points_days and incidents <= settings.dashboard_map_points_max
-        )
-        if as_points:
-            points = self._read(lambda: map_points(self._lake_dir, filters, settings.dashboard_map_points_max))
-            points = _project(points)
-            located = len(points)
+        areas = community_areas(self._store, filters)
+        if filters.days <= settings.dashboard_map_points_days and incidents <= settings.dashboard_map_points_max:
+            points = _project(map_points(self._lake_dir, filters, settings.dashboard_map_points_max))
+            return _MapFrames(True, points, areas, incidents)
+        return _MapFrames(False, density_grid(self._store, filters), areas, incidents)
+
+    def _show_map(self, frames: _MapFrames) -> None:
+        settings = self._settings
+        if frames.as_points:
             self.map_note.object = (
-                f"Every located incident ({located:,} of {incidents:,}; the rest have no coordinates). "
-                "Orange circles: community areas, sized by incidents."
+                f"Every located incident ({len(frames.layer):,} of {frames.incidents:,}; the rest have no "
+                "coordinates). Orange circles: community areas, sized by incidents."
             )
-            self._draw_map("points", self.map_points_pane, points, charts.incident_points, areas, raster=False)
         else:
-            cells = self._read(lambda: density_grid(self._store, filters))
             how = "rasterised with datashader" if HAS_DATASHADER else "as a grid of ~200 m cells"
             self.map_note.object = (
-                f"{int(cells['incidents'].sum()):,} located incidents, {how} (too many to draw one by one: "
+                f"{int(frames.layer['incidents'].sum()):,} located incidents, {how} (too many to draw one by one: "
                 f"points are shown up to {settings.dashboard_map_points_days} days and "
                 f"{settings.dashboard_map_points_max:,} incidents). Orange circles: community areas."
             )
-            self._draw_map("density", self.map_density_pane, cells, charts.density_points, areas, raster=True)
-        self.map_points_pane.visible = as_points
-        self.map_density_pane.visible = not as_points
+        chart = self.live["points" if frames.as_points else "density"]
+        chart.show((frames.layer, frames.areas), key=self.tiles.value)
+        self.map_points_box.visible = frames.as_points
+        self.map_density_box.visible = not frames.as_points
 
-    def _draw_map(
-        self,
-        name: str,
-        pane: pn.pane.HoloViews,
-        data: pd.DataFrame,
-        build: Callable[[pd.DataFrame], Any],
-        areas: pd.DataFrame,
-        *,
-        raster: bool,
-    ) -> None:
-        area_key = f"areas_{name}"
-        pipe = self._pipes[name] = Pipe(data=data)
-        area_pipe = self._pipes[area_key] = Pipe(data=areas)
-        layer: Any = hv.DynamicMap(_on_data(build), streams=[pipe])
+    def _draw_map(self, pipe: Pipe, *, raster: bool) -> Any:
+        """The map from a pipe of ``(layer frame, community areas)``: points or density, areas on top."""
+        build = charts.density_points if raster else charts.incident_points
+        layer: Any = dynamic(pipe, lambda frames: build(frames[0]))
         if raster:
             layer = _rasterize(layer)
-        overlay = layer * hv.DynamicMap(_on_data(charts.area_bubbles), streams=[area_pipe])
+        overlay = layer * dynamic(pipe, lambda frames: charts.area_bubbles(frames[1]))
         base = self._map_base()
         if base is not None:
             overlay = base * overlay
-        pane.object = overlay.opts(hv.opts.Overlay(responsive=True, min_height=480))
+        return overlay.opts(hv.opts.Overlay(responsive=True, height=_MAP_HEIGHT))
 
     def _render_table(self) -> None:
         filters = self._filters
         if filters is None:
             return
         size = self._settings.dashboard_table_page_size
-        frame, total = self._read(lambda: table_page(self._lake_dir, self._store, filters, self._page, size))
+        page = self._page
+        frame, total = self._read(lambda: table_page(self._lake_dir, self._store, filters, page, size))
+        self._show_table(page, frame, total)
+
+    def _show_table(self, page: int, frame: pd.DataFrame, total: int) -> None:
+        size = self._settings.dashboard_table_page_size
+        self._page = page
         self.table.value = frame
-        first = self._page * size + 1 if total else 0
-        last = min((self._page + 1) * size, total)
+        first = page * size + 1 if total else 0
+        last = min((page + 1) * size, total)
         self.page_info.object = f"Rows {first:,}–{last:,} of {total:,} (newest first)"
-        self.prev_page.disabled = self._page == 0
+        self.prev_page.disabled = page == 0
         self.next_page.disabled = last >= total
 
     def _turn_page(self, step: int) -> None:
@@ -553,9 +695,8 @@ class Dashboard(pn.viewable.Viewer):
         except _Failed:
             return
 
-    def _render_export_note(self, filters: Filters) -> None:
-        cap = self._settings.dashboard_export_max_rows
-        plan = self._read(lambda: plan_export(self._store, filters, cap))
+    def _show_export_note(self, filters: Filters, plan: ExportPlan) -> None:
+        cap = plan.cap
         if plan.truncated:
             self.download.label = f"Download CSV (newest {plan.exported:,} of {plan.matching:,} rows)"
             self.export_note.object = (
@@ -645,13 +786,25 @@ class Dashboard(pn.viewable.Viewer):
             self.health.object = "Freshness signals could not be read; see the server log."
 
 
-def _on_data(build: Callable[[pd.DataFrame], Any]) -> Callable[..., Any]:
-    """A DynamicMap callback taking the Pipe's ``data`` keyword."""
+@contextmanager
+def _models_frozen() -> Iterator[None]:
+    """Re-index the page's Bokeh models once, when a render is done.
 
-    def callback(data: pd.DataFrame) -> Any:
-        return build(data)
+    HoloViews re-indexes every model of the document after each plot update (a render
+    updates up to seven).  The changes are not held into one message to the browser:
+    the fewer changes BokehJS applies in one go, the fewer glyph updates overlap.
+    """
+    doc = pn.state.curdoc
+    if doc is None:
+        yield
+        return
+    with doc.models.freeze():
+        yield
 
-    return callback
+
+def _series_chart(frame: tuple[pd.DataFrame, Grain]) -> Any:
+    series, grain = frame
+    return charts.series_chart(series, grain=grain)
 
 
 def _project(points: pd.DataFrame) -> pd.DataFrame:
@@ -682,7 +835,6 @@ def _rasterize(layer: Any) -> Any:
 
 def create_app(settings: DashboardSettings) -> BaseTemplate:
     """One dashboard page; call once per browser session."""
-    pn.extension("tabulator")
     url_values: dict[str, Any] = {}
     if pn.state.location is not None:
         try:

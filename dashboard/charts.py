@@ -1,8 +1,11 @@
 """The dashboard's charts: pandas frames in, HoloViews elements out (via hvPlot).
 
 Pure functions of their frame.  The page wraps each in a ``DynamicMap`` fed by
-a ``Pipe``, so a filter change sends new data to the existing Bokeh plot
-instead of rebuilding it.
+a ``Pipe`` (``dashboard.live``), so a filter change sends new data to the
+existing Bokeh plot instead of rebuilding it.  Whatever differs between frames
+(a title counting the bars, the series' grain) is carried by the element itself
+(its label, its dimensions' labels), never by a plot option, which a
+``DynamicMap`` reads from its first frame only.
 """
 
 from __future__ import annotations
@@ -79,45 +82,40 @@ def incidents_per_day_chart(per_day: pd.DataFrame, *, height: int = 380) -> hv.O
 
 
 def series_chart(series: pd.DataFrame, *, grain: str = "day", height: int = 300) -> hv.Curve:
-    """Incidents per ``period`` (day or week) as a line with hover."""
+    """Incidents per ``period`` (day or week) as a line with hover; the title and x label name the grain."""
     label = "Week starting (Chicago local)" if grain == "week" else "Day (Chicago local)"
+    curve = hvPlot(series).line(
+        x="period",
+        y="incidents",
+        ylabel="Incidents",
+        responsive=True,
+        height=height,
+        grid=True,
+        line_width=2,
+        color=_BLUE,
+        hover_tooltips=[("Period", "@period{%a %F}"), ("Incidents", "@incidents{0,0}")],
+        hover_formatters={"@period": "datetime"},
+    )
     return (
-        hvPlot(series)
-        .line(
-            x="period",
-            y="incidents",
-            xlabel=label,
-            ylabel="Incidents",
-            responsive=True,
-            height=height,
-            grid=True,
-            line_width=2,
-            color=_BLUE,
-            title=f"Incidents per {grain}",
-            hover_tooltips=[("Period", "@period{%a %F}"), ("Incidents", "@incidents{0,0}")],
-            hover_formatters={"@period": "datetime"},
-        )
-        .opts(framewise=True, ylim=(0, None), tools=["hover"])
+        curve.relabel(f"Incidents per {grain}")
+        .redim.label(period=label)
+        .opts(framewise=True, ylim=(0, None), tools=["hover"], title="{label}")
     )
 
 
 def top_types_chart(top: pd.DataFrame, *, height: int = 300) -> hv.Bars:
     """Horizontal bars of the most frequent primary types."""
-    return (
-        hvPlot(top.iloc[::-1])
-        .barh(
-            x="primary_type",
-            y="incidents",
-            xlabel="",
-            ylabel="Incidents",
-            responsive=True,
-            height=height,
-            color=_BLUE,
-            title=f"Top {len(top)} primary types",
-            hover_tooltips=[("Type", "@primary_type"), ("Incidents", "@incidents{0,0}")],
-        )
-        .opts(framewise=True, hooks=[_follow_factors])
+    bars = hvPlot(top.iloc[::-1]).barh(
+        x="primary_type",
+        y="incidents",
+        xlabel="",
+        ylabel="Incidents",
+        responsive=True,
+        height=height,
+        color=_BLUE,
+        hover_tooltips=[("Type", "@primary_type"), ("Incidents", "@incidents{0,0}")],
     )
+    return bars.relabel(f"Top {len(top)} primary types").opts(framewise=True, hooks=[_follow_factors], title="{label}")
 
 
 def heatmap_chart(cells: pd.DataFrame, *, height: int = 300) -> hv.HeatMap:

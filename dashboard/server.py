@@ -7,6 +7,10 @@ With ``DASHBOARD_BASIC_AUTH_PASSWORD`` set, every page asks for a login
 (Panel's basic auth: ``/login``, ``/logout``).  ``serve`` also serves
 ``/metrics`` (lake freshness), ``/health`` and ``/ready`` (the server's event
 loop answers) on ``METRICS_PORT`` (default 9103; 0 disables them).
+
+Before it serves, ``serve`` warms up (:func:`warm_up`): it loads the lake's
+fact table and draws the default page once, so the first visitor does not
+wait for either; ``/ready`` answers 503 until then.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import logging
 import secrets
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
 import panel as pn
+from bokeh.document import Document
 from bokeh.server.server import Server
 from panel.template.base import BaseTemplate
 from tornado.platform.asyncio import BaseAsyncIOLoop
@@ -30,7 +36,7 @@ from crimestream.observability import start_observability
 from dashboard.app import APP_TITLE, create_app
 from dashboard.settings import DashboardSettings
 
-__all__ = ["auth_options", "build_server", "serve", "websocket_origins"]
+__all__ = ["auth_options", "build_server", "serve", "warm_up", "websocket_origins"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +105,23 @@ def build_server(settings: DashboardSettings) -> Server:
     return server
 
 
+def warm_up(settings: DashboardSettings) -> None:
+    """Load the lake's fact table and draw the default page once, off any session.
+
+    The fact table of a large lake takes seconds to build, and the first chart of
+    each kind pays one-off costs (imports, datashader's compilation); without this
+    the first visitor waits for all of it.  Never fatal: on failure the pages
+    themselves read the lake and say what went wrong.
+    """
+    started = time.perf_counter()
+    try:
+        create_app(settings).server_doc(Document())
+    except Exception:
+        log.exception("warming up the dashboard failed; the first page will read the lake itself")
+        return
+    log.info("dashboard warmed up in %.1fs", time.perf_counter() - started)
+
+
 def serve(settings: DashboardSettings) -> None:
     """Serve the dashboard until SIGINT/SIGTERM; blocking."""
     server = build_server(settings)
@@ -130,6 +153,7 @@ def serve(settings: DashboardSettings) -> None:
         return True, f"serving {settings.dashboard_url}"
 
     observability = start_observability(settings, ready, lake_dir=settings.lake_dir)
+    warm_up(settings)
     server.start()
     loop.add_callback(serving.set)
     if settings.dashboard_host in _WILDCARD_HOSTS and not settings.login_required:

@@ -55,6 +55,20 @@ _COUNT_CANVASES = """() => {
 }"""
 
 
+# The page's render marker (dashboard.app.RENDER_MARKER_CLASS): "generation:outcome".
+_RENDER_MARKER = """() => {
+  const find = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList.contains('render-marker')) return el;
+      if (el.shadowRoot) { const found = find(el.shadowRoot); if (found) return found; }
+    }
+    return null;
+  };
+  const el = find(document);
+  return el ? `${el.dataset.renderGeneration}:${el.dataset.renderOutcome}` : null;
+}"""
+
+
 def _playwright() -> Any:
     try:
         from playwright.sync_api import sync_playwright
@@ -102,6 +116,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         DASHBOARD_PORT=str(port),
         DASHBOARD_REFRESH_SECONDS="1",
         DASHBOARD_MAP_TILES="none",  # offline: no tile requests, no console errors from them
+        METRICS_PORT="0",  # not needed here; the default port may be taken by another run
         LOG_LEVEL="INFO",
     )
     log = root / "serve.log"
@@ -173,12 +188,15 @@ def test_dashboard_in_chromium(served: tuple[str, Path]) -> None:
             # Series, top types, heatmap, arrest rate and map: Bokeh canvases (titles are drawn, not text).
             page.wait_for_function(f"() => ({_COUNT_CANVASES})() >= 5", timeout=20_000)
             assert "start=2024-02-18" in page.url and "end=2024-03-18" in page.url
+            page.wait_for_function(f"() => ({_RENDER_MARKER})() === '1:views'", timeout=10_000)
 
             # 2. A filter by clicking: Arrest = Yes.  KPI and the URL follow.
             page.get_by_role("button", name="Yes").first.click()
             page.get_by_text(f"Rows 1–{min(arrests, 50)} of {arrests:,} (newest first)").first.wait_for(timeout=10_000)
             page.get_by_text("100.0%", exact=True).first.wait_for(timeout=10_000)
             page.wait_for_function("() => location.search.includes('arrest=yes')", timeout=10_000)
+            # One click, one redraw: the marker goes to 2 (a second render would pass it by).
+            page.wait_for_function(f"() => ({_RENDER_MARKER})() === '2:views'", timeout=10_000)
 
             # 3. A shared URL: reload with other filters, including a hostile type.
             shared = (

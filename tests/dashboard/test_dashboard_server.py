@@ -116,6 +116,7 @@ def serve_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int
             "DATA_DIR": str(tmp_path / "data"),
             "DASHBOARD_PORT": str(port),
             "DASHBOARD_REFRESH_SECONDS": "1",
+            "METRICS_PORT": "0",  # not needed here; the default port may be taken by another run
             "LOG_LEVEL": "INFO",
         }
     )
