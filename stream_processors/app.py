@@ -219,10 +219,11 @@ def create_app(
         return any((app.consumer.highwater(tp) or 0) > offset + 1 for tp, offset in newest.items())
 
     def keep_merging(pending: _Pending, batch: list[Any]) -> bool:
-        """While behind, merge batches so each lake partition is rewritten once per many events."""
+        """While behind (more events already in the log), merge batches so each lake partition
+        is rewritten once per many events; a batch cut short by BATCH_MAX_SECONDS counts too,
+        since the consumer may deliver slower than the processor could merge."""
         return (
-            len(batch) >= settings.batch_max_events
-            and len(pending.held) + settings.batch_max_events <= settings.backfill_batch_events
+            len(pending.held) + settings.batch_max_events <= settings.backfill_batch_events
             and time.monotonic() - pending.started < settings.backfill_max_seconds
             and more_waiting(batch)
         )
