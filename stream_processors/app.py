@@ -407,6 +407,21 @@ def _exit_if_shutdown_hangs(grace: float) -> None:
     timer.start()
 
 
+def _bound_the_stop(worker: faust.Worker, app: faust.App, grace: float) -> None:
+    """Once a stop has begun (SIGTERM, or Faust crashed), give it ``grace`` seconds.
+
+    Faust's graceful stop can wait forever (e.g. to leave a group on a broker that
+    is gone).  Nothing un-flushed is lost by cutting it short: offsets are only
+    committed after the lake has the data, so a restart replays the rest.
+    """
+    while not (worker.should_stop or app.should_stop):
+        time.sleep(0.5)
+    time.sleep(grace)
+    log.warning("the processor is still stopping after %.0fs; exiting now (uncommitted events will be replayed)", grace)
+    logging.shutdown()
+    os._exit(0)
+
+
 def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:
     """Run a worker until stopped (or caught up); returns the exit code."""
     readiness = Readiness(max(60.0, 10 * settings.batch_max_seconds), what="batch")
@@ -414,6 +429,9 @@ def run(settings: ProcessorSettings, *, until_caught_up: bool = False) -> int:
     app = create_app(settings, until_caught_up=until_caught_up, readiness=readiness)
     app.crimestream_writer.migrate()  # type: ignore[attr-defined]
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    threading.Thread(
+        target=_bound_the_stop, args=(worker, app, SHUTDOWN_GRACE_SECONDS), name="bounded-stop", daemon=True
+    ).start()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
