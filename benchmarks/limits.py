@@ -49,12 +49,13 @@ import fastavro
 import pyarrow as pa
 import pyarrow.dataset as ds
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from benchmarks._common import fmt_num, fmt_rate, markdown_table, source_rows, stop_on_sigterm, write_report
 from crimestream.errors import ValidationError
+from crimestream.schema_registry import registry_client
 from crimestream.settings import kafka_client_config
 from localkafka import LocalStack
 from producers.normalize import normalize_row
@@ -329,7 +330,7 @@ def run(rows: int, workdir: Path) -> tuple[Limits, dict[str, Any]]:
         )
         ensure_topics(settings)
         conf = publisher_config(settings)
-        registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        registry = registry_client(settings.schema_registry_url)
         text = schema_text("chicago_crime")
         schema_id = registry.register_schema(value_subject(topic), Schema(text, "AVRO"))
         check = AvroSerializer(registry, text, conf={"auto.register.schemas": True})

@@ -78,7 +78,7 @@ class CurrentState:
 
 
 def _consumer(bootstrap: str, registry_url: str) -> DeserializingConsumer:
-    registry = SchemaRegistryClient({"url": registry_url})
+    registry = SchemaRegistryClient({"url": registry_url, "timeout": 15})  # the default waits forever
     return DeserializingConsumer(
         {
             "bootstrap.servers": bootstrap,

@@ -16,11 +16,11 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from crimestream.errors import BrokerError, DeliveryError
+from crimestream.schema_registry import registry_client
 from crimestream.settings import KafkaSettings, kafka_client_config
 from producers.registry import ensure_backward_compatibility, value_subject
 from schemas import schema_text
@@ -90,7 +90,7 @@ class Publisher:
             "message.timeout.ms": 120_000,
         }
         self._producer = Producer(conf)
-        registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        registry = registry_client(settings.schema_registry_url)
         # The registry refuses any future schema that today's consumers could not read.
         ensure_backward_compatibility(settings.schema_registry_url, value_subject(self.topic), client=registry)
         self._serializer = AvroSerializer(

@@ -19,6 +19,7 @@ from confluent_kafka.schema_registry.common.schema_registry_client import Config
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from crimestream.errors import BrokerError
+from crimestream.schema_registry import registry_client
 
 __all__ = ["AT_LEAST_BACKWARD", "ensure_backward_compatibility", "subject_compatibility", "value_subject"]
 
@@ -34,7 +35,7 @@ def value_subject(topic: str) -> str:
 
 
 def _client(registry_url: str, client: SchemaRegistryClient | None) -> SchemaRegistryClient:
-    return client if client is not None else SchemaRegistryClient({"url": registry_url})
+    return client if client is not None else registry_client(registry_url)
 
 
 def subject_compatibility(registry_url: str, subject: str, *, client: SchemaRegistryClient | None = None) -> str | None:

@@ -6,7 +6,6 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -14,6 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from crimestream.datasets import DatasetSpec
 from crimestream.errors import RegistryUnavailableError, ValidationError
 from crimestream.headers import header_value
+from crimestream.schema_registry import registry_client
 from schemas import schema_text
 from sinks.lake_schema import lake_table
 from sinks.records import lake_row, partition_of
@@ -47,7 +47,7 @@ class EventDecoder:
     """Turns (key, value, headers) into an ``Event``; raises ValidationError for poison."""
 
     def __init__(self, registry_url: str, topic: str, spec: DatasetSpec) -> None:
-        registry = SchemaRegistryClient({"url": registry_url})
+        registry = registry_client(registry_url)
         # Our own schema is the reader schema: old writers' events resolve into it.
         self._deserializer = AvroDeserializer(registry, schema_text(spec.schema))
         self._ctx = SerializationContext(topic, MessageField.VALUE)
