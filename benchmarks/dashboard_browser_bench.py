@@ -83,7 +83,7 @@ serve(settings)
 """
 
 # Runs in the page before its own scripts: helpers the benchmark calls with page.evaluate.
-_PAGE_JS = """
+_PAGE_JS = r"""
 window.__bench = (() => {
   const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
   const findMarker = (root) => {
@@ -114,11 +114,38 @@ window.__bench = (() => {
         + `unfinished views: ${unfinished().join(', ') || 'none'}; `
         + `pending: ${waitingOn.map((v) => v.model.type).join(', ') || 'none'})`);
     } }; };
+  // Frames since the page started, and the frame of each figure's last paint.
+  let frameNo = 0;
+  const tick = () => { frameNo += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  let lastPaint = 0;
+  let paintHooked = false;
+  const hookPaints = () => {
+    if (paintHooked) return;
+    const figure = [...Bokeh.index.all_views()].find((v) => v.model.type === 'Figure');
+    if (!figure) return;
+    let proto = Object.getPrototypeOf(figure);
+    while (proto && !Object.prototype.hasOwnProperty.call(proto, 'repaint')) proto = Object.getPrototypeOf(proto);
+    if (!proto) return;
+    const repaint = proto.repaint;
+    proto.repaint = function (...args) { lastPaint = frameNo; return repaint.apply(this, args); };
+    paintHooked = true;
+  };
+  // Figures (and the layouts holding them) whose `ready` is still pending while no figure has painted
+  // over the last QUIET frames have no paint left to do.  BokehJS' paint throttle can drop a
+  // scheduled paint's promise when a newer request replaces it during a long task (the newer paint
+  // runs; the dropped promise never settles, nor does every `ready` chained to it), so `ready` alone
+  // could wait forever.  A paint that is really due runs within a frame or two (an animation frame,
+  // or a timer of at most 1/60 s).
+  const QUIET = 3;
+  const paintHolder = (v) => v.model.type === 'Figure' || /(^|\.)(Row|Column)$/.test(v.model.type);
+  const quiet = (v) => paintHolder(v) && v.has_finished() && frameNo - lastPaint >= QUIET;
   // Every live BokehJS view's pending work (its builds, updates and next paint: the view's own
   // `ready`) done and nothing new queued over one animation frame; every figure and table view
   // finished.  Not the root views' `ready`: it also waits on views already removed, and a figure
   // removed while a paint was scheduled leaves that promise pending forever.
   async function idle(check) {
+    hookPaints();
     for (;;) {
       check();
       const live = [...Bokeh.index.all_views()];
@@ -128,6 +155,7 @@ window.__bench = (() => {
       pending.forEach((p, i) => p.then(() => done.add(i), (e) => { failure = e; done.add(i); }));
       while (done.size < pending.length) {
         waitingOn = live.filter((_v, i) => !done.has(i));
+        if (waitingOn.every(quiet)) break;
         check();
         await frame();
       }
@@ -137,6 +165,8 @@ window.__bench = (() => {
       const now = [...Bokeh.index.all_views()];
       const stable = now.length === live.length && now.every((v, i) => v === live[i] && v.ready === pending[i]);
       if (stable && unfinished().length === 0) return;
+      if (now.length === live.length && now.every((v, i) => v === live[i] && (v.ready === pending[i] || quiet(v)))
+          && unfinished().length === 0) return;
     }
   }
   async function settled(minGeneration, timeoutMs) {

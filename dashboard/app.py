@@ -20,8 +20,9 @@ shows a plain message when the lake is empty, when no row matches, or when the
 lake could not be read; errors never reach the page as a traceback.
 
 A change of the filters re-reads and redraws only the views whose inputs changed
-(the series alone for its grain, the map alone for its tiles), and the charts
-are updated in place, never re-created (``dashboard.live``).  After each
+(the series alone for its grain; the map's tiles are shown or hidden without a
+query), and the charts are Bokeh figures updated in place, never re-created
+(``dashboard.figures``).  After each
 selection the page advances its **render marker**, an element whose
 ``data-render-generation`` counts the selections drawn (``RENDER_MARKER_CLASS``):
 browser tests and ``benchmarks/dashboard_browser_bench.py`` wait on it.
@@ -47,16 +48,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, Any, TypeVar
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
-from holoviews.plotting.bokeh import BokehRenderer
-from holoviews.streams import Pipe
+from bokeh.models import Range1d
 from panel.template.base import BaseTemplate
 
 from crimestream.errors import CrimestreamError
-from dashboard import charts
+from dashboard import mathjax
 from dashboard.aggregates import (
     Grain,
     Kpis,
@@ -71,10 +70,10 @@ from dashboard.aggregates import (
     series_grain,
     top_types,
 )
-from dashboard.facts import FactSnapshot, fact_store
+from dashboard.facts import DENSITY_CELL_DEGREES, FactSnapshot, fact_store
+from dashboard.figures import BLUE, RED, BarsFigure, HeatmapFigure, MapFigure, SeriesFigure, tile_provider
 from dashboard.filters import Filters
 from dashboard.health import read_health, render_health
-from dashboard.live import LiveChart, dynamic
 from dashboard.queries import EMPTY_LAKE_MESSAGE, EmptyLakeError
 from dashboard.rows import ExportPlan, export_csv, map_points, plan_export, table_page
 from dashboard.selection import DateWindow, follow_lake
@@ -102,11 +101,7 @@ _UNEXPECTED_MESSAGE = (
     "The dashboard could not read the lake because of an unexpected error; the details are in the server log."
 )
 HAS_DATASHADER = importlib.util.find_spec("datashader") is not None
-
-# Charts on a canvas, not WebGL: they are small (the point map holds at most DASHBOARD_MAP_POINTS_MAX
-# points), and a WebGL figure costs a GPU context and a copy to the page on every paint (in software
-# where there is no GPU).
-BokehRenderer.webgl = False
+mathjax.load_only_when_needed()
 
 T = TypeVar("T")
 _MAP_HEIGHT = 480
@@ -139,6 +134,20 @@ def render_marker_html(generation: int, outcome: str, server_ms: float = 0.0) ->
     )
 
 
+class _Text(pn.pane.Markdown):
+    """A Markdown pane whose updates send the browser its new text, and nothing else.
+
+    Panel's own update re-sends every property, and a session's first update
+    replaces the pane's stylesheet models: the browser then re-lays out the
+    whole page once per pane (about 0.6 s for the page's five changing texts).
+    """
+
+    def _update(self, ref: str, model: Any) -> None:
+        text = self._get_properties(model.document).get("text")
+        if text is not None and text != model.text:
+            model.text = text
+
+
 class _Failed(Exception):
     """Internal: a lake read failed and its message is already on the page."""
 
@@ -166,7 +175,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def __init__(self, settings: DashboardSettings, *, url_values: dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
-        pn.extension("tabulator")  # also loads HoloViews' Bokeh backend, which the charts' options need
+        pn.extension("tabulator")
         self._settings = settings
         self._lake_dir = settings.lake_dir
         self._store = fact_store(settings.lake_dir)
@@ -184,7 +193,7 @@ class Dashboard(pn.viewable.Viewer):
         self._figures: Kpis | None = None  # the KPIs of the state the views show
         self.url = UrlState()
         self.render_generation = 0  # filter states drawn so far (see RENDER_MARKER_CLASS)
-        self.render_marker = pn.pane.HTML(render_marker_html(0, "pending"), width=0, height=0, margin=0)
+        self.render_marker = _Text(render_marker_html(0, "pending"), width=0, height=0, margin=0)
 
         wide = {"sizing_mode": "stretch_width"}
         # Each filter widget carries a ``filter-<name>`` CSS class: a stable handle for styling and browser tests.
@@ -227,6 +236,7 @@ class Dashboard(pn.viewable.Viewer):
         self.tiles = pn.widgets.Checkbox(
             label="Map tiles (loaded from the internet)",
             value=settings.dashboard_map_tiles != "none",
+            disabled=settings.dashboard_map_tiles == "none",
             css_classes=["filter-tiles"],
         )
 
@@ -242,30 +252,41 @@ class Dashboard(pn.viewable.Viewer):
             colors=[(0, "#2e7d32"), (1e9, "#c62828")],
             **number,
         )
-        self.period = pn.pane.Markdown("", margin=(10, 10, 0, 10), **wide)
+        self.period = _Text("", margin=(10, 10, 0, 10), **wide)
 
-        # Charts: drawn once, then updated in place (dashboard.live).
-        # Fixed heights, as the figures have: a pane and its figure never disagree about their size (each
-        # disagreement re-lays out the whole page in the browser).
+        # Charts: Bokeh figures drawn once, then fed each selection's data in place (dashboard.figures).
+        # Fixed heights: a pane and its figure never disagree about their size (each disagreement
+        # re-lays out the whole page in the browser), and no view is ever shown or hidden.
+        self.series_figure = SeriesFigure()
+        self.top_figure = BarsFigure(
+            value="incidents",
+            title="Top primary types",
+            axis_label="Incidents",
+            color=BLUE,
+            tooltips=[("Type", "@primary_type"), ("Incidents", "@incidents{0,0}")],
+        )
+        self.heatmap_figure = HeatmapFigure()
+        self.arrest_figure = BarsFigure(
+            value="arrest_rate",
+            title="Arrest rate by primary type (%)",
+            axis_label="Arrest rate (%)",
+            color=RED,
+            tooltips=[
+                ("Type", "@primary_type"),
+                ("Arrest rate", "@arrest_rate{0.0}%"),
+                ("Incidents", "@incidents{0,0}"),
+            ],
+            x_range=Range1d(start=0, end=100),
+        )
+        self.map_figure = MapFigure(tiles=tile_provider(settings.dashboard_map_tiles), cell=DENSITY_CELL_DEGREES)
+        self.map_figure.show_tiles(self.tiles.value)
         chart_opts = {"sizing_mode": "stretch_width", "height": 300}
-        self.chart = pn.pane.HoloViews(None, **chart_opts)  # the series
-        self.top_chart = pn.pane.HoloViews(None, **chart_opts)
-        self.heatmap_chart = pn.pane.HoloViews(None, **chart_opts)
-        self.arrest_chart = pn.pane.HoloViews(None, **chart_opts)
-        self.map_points_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=_MAP_HEIGHT)
-        self.map_density_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=_MAP_HEIGHT)
-        self.live: dict[str, LiveChart] = {
-            "series": LiveChart(self.chart, lambda pipe, _key: dynamic(pipe, _series_chart)),
-            "top": LiveChart(self.top_chart, lambda pipe, _key: dynamic(pipe, charts.top_types_chart)),
-            "heatmap": LiveChart(self.heatmap_chart, lambda pipe, _key: dynamic(pipe, charts.heatmap_chart)),
-            "arrest": LiveChart(self.arrest_chart, lambda pipe, _key: dynamic(pipe, charts.arrest_rate_chart)),
-            "points": LiveChart(self.map_points_pane, lambda pipe, _tiles: self._draw_map(pipe, raster=False)),
-            "density": LiveChart(self.map_density_pane, lambda pipe, _tiles: self._draw_map(pipe, raster=True)),
-        }
-        # Shown and hidden through a box: toggling a served HoloViews pane's own visibility fails in Panel.
-        self.map_points_box = pn.Column(self.map_points_pane, visible=False, **wide)
-        self.map_density_box = pn.Column(self.map_density_pane, visible=False, **wide)
-        self.map_note = pn.pane.Markdown("", **wide)
+        self.chart = pn.pane.Bokeh(self.series_figure.figure, **chart_opts)  # the series
+        self.top_chart = pn.pane.Bokeh(self.top_figure.figure, **chart_opts)
+        self.heatmap_chart = pn.pane.Bokeh(self.heatmap_figure.figure, **chart_opts)
+        self.arrest_chart = pn.pane.Bokeh(self.arrest_figure.figure, **chart_opts)
+        self.map_chart = pn.pane.Bokeh(self.map_figure.figure, sizing_mode="stretch_width", height=_MAP_HEIGHT)
+        self.map_note = _Text("", **wide)
 
         # Table and export.
         self.table = pn.widgets.Tabulator(
@@ -273,11 +294,11 @@ class Dashboard(pn.viewable.Viewer):
         )
         self.prev_page = pn.widgets.Button(label="◀ Newer", width=100, disabled=True)
         self.next_page = pn.widgets.Button(label="Older ▶", width=100, disabled=True)
-        self.page_info = pn.pane.Markdown("", **wide)
+        self.page_info = _Text("", **wide)
         self.download = pn.widgets.FileDownload(
             callback=self._export_file, filename="crimes.csv", label="Download CSV", color="primary", width=360
         )
-        self.export_note = pn.pane.Markdown("", **wide)
+        self.export_note = _Text("", **wide)
 
         self.message = pn.pane.Alert("", alert_type="info", visible=False, **wide)
         self.warning = pn.pane.Alert("", alert_type="warning", visible=False, **wide)
@@ -289,8 +310,7 @@ class Dashboard(pn.viewable.Viewer):
             pn.Row(self.heatmap_chart, self.arrest_chart, **wide),
             pn.pane.Markdown("### Map", **wide),
             self.map_note,
-            self.map_points_box,
-            self.map_density_box,
+            self.map_chart,
             pn.pane.Markdown("### Incidents", **wide),
             pn.Row(self.prev_page, self.next_page, self.page_info, **wide),
             self.table,
@@ -298,8 +318,8 @@ class Dashboard(pn.viewable.Viewer):
             visible=False,
             **wide,
         )
-        self.status = pn.pane.Markdown("", styles={"color": "#6c757d", "font-size": "0.85em"}, **wide)
-        self.health = pn.pane.Markdown("", styles={"font-size": "0.85em"}, **wide)
+        self.status = _Text("", styles={"color": "#6c757d", "font-size": "0.85em"}, **wide)
+        self.health = _Text("", styles={"font-size": "0.85em"}, **wide)
         self.filters = pn.Column(
             self.date_range,
             self.crime_types,
@@ -321,12 +341,28 @@ class Dashboard(pn.viewable.Viewer):
 
         for widget in (self.date_range, self.crime_types, self.districts, self.areas, self.arrest, self.domestic):
             widget.param.watch(self._on_filter_change, "value")
+        for control in (*self._filter_widgets(), self.tiles):
+            # Panel holds a browser change back 50 ms in case more follow (typing); each of these
+            # widgets sends one value per user action, so it is handled at once.
+            control._debounce = 0  # type: ignore[misc]
         self.hours.param.watch(self._on_filter_change, "value_throttled")
         self.grain.param.watch(self._on_filter_change, "value")
         self.tiles.param.watch(self._on_tiles_change, "value")
         self.prev_page.on_click(lambda _e: self._turn_page(-1))
         self.next_page.on_click(lambda _e: self._turn_page(1))
         self.refresh(force=True)
+
+    def _filter_widgets(self) -> tuple[pn.widgets.Widget, ...]:
+        return (
+            self.date_range,
+            self.crime_types,
+            self.districts,
+            self.areas,
+            self.arrest,
+            self.domestic,
+            self.hours,
+            self.grain,
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(pn.Column(self.filters, width=320), self.main, sizing_mode="stretch_width")
@@ -514,18 +550,20 @@ class Dashboard(pn.viewable.Viewer):
         if not self._syncing:
             self._render()
 
-    def _on_tiles_change(self, _event: param.parameterized.Event) -> None:
-        if not self._syncing:
-            self._render()  # the map's layout key holds the tiles: only the map is drawn anew
+    def _on_tiles_change(self, event: param.parameterized.Event) -> None:
+        """Show or hide the map's tiles: no query, nothing else redrawn."""
+        self.map_figure.show_tiles(bool(event.new))
+        if not self._syncing and self._filters is not None:
+            self._mark_rendered("views")
 
     def _render(self) -> None:
         filters = self.current_filters()
         if self._bounds is None or filters is None:
             return
         self._filters = filters
-        self._write_url()
         started = time.perf_counter()
-        with _models_frozen():
+        with _one_patch():
+            self._write_url()
             drawn = self._draw(filters)
             if drawn:
                 self.message.visible = False
@@ -575,7 +613,7 @@ class Dashboard(pn.viewable.Viewer):
             "top": state,
             "heatmap": state,
             "arrest": state,
-            "map": (state, self.tiles.value),
+            "map": state,
             "table": state,
             "export": state,
         }
@@ -598,12 +636,10 @@ class Dashboard(pn.viewable.Viewer):
     def _view_painters(self, filters: Filters) -> dict[str, Callable[[Any], None]]:
         return {
             "kpis": lambda figures: self._show_kpis(figures, filters),
-            "series": self.live["series"].show,
-            # Bars: a new figure when their number changes.  In place, BokehJS applies the new axis
-            # factors before the shorter data and fails ("Size mismatch").
-            "top": lambda top: self.live["top"].show(top, key=len(top)),
-            "heatmap": self.live["heatmap"].show,
-            "arrest": lambda rates: self.live["arrest"].show(rates, key=len(rates)),
+            "series": lambda result: self.series_figure.update(*result),
+            "top": lambda top: self.top_figure.update(top, title=f"Top {len(top)} primary types"),
+            "heatmap": self.heatmap_figure.update,
+            "arrest": self.arrest_figure.update,
             "map": self._show_map,
             "table": lambda result: self._show_table(0, *result),
             "export": lambda plan: self._show_export_note(filters, plan),
@@ -620,21 +656,12 @@ class Dashboard(pn.viewable.Viewer):
         server_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
         self.render_marker.object = render_marker_html(self.render_generation, outcome, server_ms)
 
-    def _map_base(self) -> Any:
-        tiles = self._settings.dashboard_map_tiles
-        if not self.tiles.value or tiles == "none":
-            return None
-        source = {"CartoDark": hv.element.tiles.CartoDark, "OSM": hv.element.tiles.OSM}.get(
-            tiles, hv.element.tiles.CartoLight
-        )
-        return source().opts(alpha=0.6)
-
     def _map_frames(self, filters: Filters, incidents: int) -> _MapFrames:
         """The map's data: every located incident for short ranges, else the density grid."""
         settings = self._settings
         areas = community_areas(self._store, filters)
         if filters.days <= settings.dashboard_map_points_days and incidents <= settings.dashboard_map_points_max:
-            points = _project(map_points(self._lake_dir, filters, settings.dashboard_map_points_max))
+            points = map_points(self._lake_dir, filters, settings.dashboard_map_points_max)
             return _MapFrames(True, points, areas, incidents)
         return _MapFrames(False, density_grid(self._store, filters), areas, incidents)
 
@@ -652,22 +679,7 @@ class Dashboard(pn.viewable.Viewer):
                 f"points are shown up to {settings.dashboard_map_points_days} days and "
                 f"{settings.dashboard_map_points_max:,} incidents). Orange circles: community areas."
             )
-        chart = self.live["points" if frames.as_points else "density"]
-        chart.show((frames.layer, frames.areas), key=self.tiles.value)
-        self.map_points_box.visible = frames.as_points
-        self.map_density_box.visible = not frames.as_points
-
-    def _draw_map(self, pipe: Pipe, *, raster: bool) -> Any:
-        """The map from a pipe of ``(layer frame, community areas)``: points or density, areas on top."""
-        build = charts.density_points if raster else charts.incident_points
-        layer: Any = dynamic(pipe, lambda frames: build(frames[0]))
-        if raster:
-            layer = _rasterize(layer)
-        overlay = layer * dynamic(pipe, lambda frames: charts.area_bubbles(frames[1]))
-        base = self._map_base()
-        if base is not None:
-            overlay = base * overlay
-        return overlay.opts(hv.opts.Overlay(responsive=True, height=_MAP_HEIGHT))
+        self.map_figure.update(as_points=frames.as_points, layer=frames.layer, areas=frames.areas)
 
     def _render_table(self) -> None:
         filters = self._filters
@@ -787,50 +799,19 @@ class Dashboard(pn.viewable.Viewer):
 
 
 @contextmanager
-def _models_frozen() -> Iterator[None]:
-    """Re-index the page's Bokeh models once, when a render is done.
+def _one_patch() -> Iterator[None]:
+    """Send everything a render changes to the browser as one message, applied in one go.
 
-    HoloViews re-indexes every model of the document after each plot update (a render
-    updates up to seven).  The changes are not held into one message to the browser:
-    the fewer changes BokehJS applies in one go, the fewer glyph updates overlap.
+    Without it every changed property is its own message (a render changes a few
+    dozen), and BokehJS re-lays out the page after each one that touches sizes,
+    rather than once.  The document's model index is also rebuilt once, at the end.
     """
     doc = pn.state.curdoc
     if doc is None:
         yield
         return
-    with doc.models.freeze():
+    with pn.io.hold(doc), doc.models.freeze():
         yield
-
-
-def _series_chart(frame: tuple[pd.DataFrame, Grain]) -> Any:
-    series, grain = frame
-    return charts.series_chart(series, grain=grain)
-
-
-def _project(points: pd.DataFrame) -> pd.DataFrame:
-    """Add Web Mercator ``x``/``y`` to a frame with ``longitude``/``latitude``."""
-    easting, northing = hv.util.transform.lon_lat_to_easting_northing(
-        points["longitude"].astype("float64"), points["latitude"].astype("float64")
-    )
-    return points.assign(x=easting, y=northing)
-
-
-def _rasterize(layer: Any) -> Any:
-    """Datashader when installed (exact sums per screen pixel), else the cells as squares."""
-    if HAS_DATASHADER:
-        import datashader as ds
-        from holoviews.operation.datashader import rasterize
-
-        return rasterize(layer, aggregator=ds.sum("incidents")).opts(
-            cmap="fire",
-            cnorm="eq_hist",
-            colorbar=True,
-            tools=["hover"],
-            xaxis=None,
-            yaxis=None,
-            clipping_colors={"min": "transparent", "NaN": "transparent"},
-        )
-    return layer.opts(color="incidents", cmap="fire", marker="square", size=4, colorbar=True, xaxis=None, yaxis=None)
 
 
 def create_app(settings: DashboardSettings) -> BaseTemplate:

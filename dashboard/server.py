@@ -34,6 +34,8 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 from crimestream.errors import ConfigError
 from crimestream.observability import start_observability
 from dashboard.app import APP_TITLE, create_app
+from dashboard.facts import DENSITY_CELL_DEGREES
+from dashboard.figures import warm_up_rasteriser
 from dashboard.settings import DashboardSettings
 
 __all__ = ["auth_options", "build_server", "serve", "warm_up", "websocket_origins"]
@@ -115,6 +117,7 @@ def warm_up(settings: DashboardSettings) -> None:
     """
     started = time.perf_counter()
     try:
+        warm_up_rasteriser(DENSITY_CELL_DEGREES)
         create_app(settings).server_doc(Document())
     except Exception:
         log.exception("warming up the dashboard failed; the first page will read the lake itself")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 from bokeh.document import Document
 from bokeh.models import ColumnDataSource, Plot
@@ -135,13 +136,23 @@ def test_the_series_grain_rereads_only_the_series(sample_lake: SampleLake, queri
     assert _marker(page) == (2, "views")
 
 
-def test_map_tiles_redraw_only_the_map(sample_lake: SampleLake, queries: Counter[str]) -> None:
+def test_map_tiles_are_switched_without_a_query(sample_lake: SampleLake, queries: Counter[str]) -> None:
     page = Dashboard(settings_for(sample_lake.data_dir, dashboard_map_tiles="OSM"))
-    drawn = page.live["points"].drawn
+    tiles = page.map_figure.tiles
+    assert tiles is not None and tiles.visible
     queries.clear()
     page.tiles.value = False
-    assert queries == Counter({"community_areas": 1, "map_points": 1})
-    assert page.live["points"].drawn == drawn + 1  # the tiles are part of the figure
+    assert queries == Counter()
+    assert not tiles.visible
+    assert _marker(page) == (2, "views")
+    page.tiles.value = True
+    assert tiles.visible
+
+
+def test_without_tiles_the_map_has_no_tile_layer(sample_lake: SampleLake) -> None:
+    page = Dashboard(settings_for(sample_lake.data_dir, dashboard_map_tiles="none"))
+    assert page.map_figure.tiles is None
+    assert page.tiles.disabled
 
 
 def test_a_grain_change_keeps_the_table_page(sample_lake: SampleLake) -> None:
@@ -173,34 +184,29 @@ def test_new_data_in_the_lake_redraws_every_view(sample_lake: SampleLake, querie
 def test_charts_are_updated_in_place_with_the_new_data(sample_lake: SampleLake) -> None:
     page = Dashboard(settings_for(sample_lake.data_dir))
     doc = _served(page)
-    figures = {p.id for p in _figures(doc)}
+    models = {m.id for m in doc.models}
     series = _figure_titled(doc, "Incidents per day")
 
     page.date_range.value = (date(2024, 1, 1), date(2024, 1, 31))
-    assert {p.id for p in _figures(doc)} == figures
+    assert {m.id for m in doc.models} == models  # new data, not new models
     assert len(_incidents(series)) == 31
     assert sum(_incidents(series)) == page.headline.value
 
     # The grain is in the title and the axis label: they follow without a new figure.
     page.grain.value = "Week"
-    assert {p.id for p in _figures(doc)} == figures
     assert _figure_titled(doc, "Incidents per week") is series
     assert series.xaxis[0].axis_label == "Week starting (Chicago local)"
     assert sum(_incidents(series)) == page.headline.value
-    assert all(chart.drawn == 1 for name, chart in page.live.items() if name != "density")
+
+    # Fewer bars (one type chosen): the same figure, its axis down to that type.
+    page.crime_types.value = ["THEFT"]
+    assert {m.id for m in doc.models} == models
+    top = _figure_titled(doc, "Top 1 primary types")
+    assert list(top.y_range.factors) == ["THEFT"]
+    assert _incidents(top) == [page.headline.value]
 
 
-def test_bars_get_a_new_figure_only_when_their_number_changes(sample_lake: SampleLake) -> None:
-    page = Dashboard(settings_for(sample_lake.data_dir))
-    _served(page)
-    top = page.live["top"]
-    page.date_range.value = (date(2024, 1, 1), date(2024, 1, 31))  # still the 5 types
-    assert (top.drawn, top.updated) == (1, 1)
-    page.crime_types.value = ["THEFT"]  # one bar
-    assert (top.drawn, top.updated) == (2, 1)
-
-
-def test_the_map_switches_between_points_and_density_on_a_served_page(sample_lake: SampleLake) -> None:
+def test_the_map_switches_between_points_and_density_in_one_figure(sample_lake: SampleLake) -> None:
     pages: list[Dashboard] = []
 
     class Recorded(Dashboard):
@@ -211,14 +217,25 @@ def test_the_map_switches_between_points_and_density_on_a_served_page(sample_lak
     settings = settings_for(sample_lake.data_dir, dashboard_map_points_days=10)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(app_module, "Dashboard", Recorded)
-        create_app(settings).server_doc(Document())  # the template: where a pane's own visibility failed
+        create_app(settings).server_doc(Document())
     page = pages[0]
-    assert (page.map_points_box.visible, page.map_density_box.visible) == (False, True)
+    figure = page.map_figure
+
+    def layers() -> tuple[bool, bool]:
+        return bool(figure.points.visible), bool(figure.density.visible)
+
+    assert layers() == (False, True)
+    density = figure.density_source.data["image"][0]
+    located = sample_lake.table.to_pandas()
+    window = located[(located["date_local"].dt.date >= date(2024, 2, 18)) & located["latitude"].notna()]
+    assert int(np.nansum(density)) == len(window)  # exact: every located incident in one pixel
     page.date_range.value = (date(2024, 3, 12), date(2024, 3, 18))
-    assert (page.map_points_box.visible, page.map_density_box.visible) == (True, False)
+    assert layers() == (True, False)
     assert "Every located incident" in page.map_note.object
+    assert len(figure.points_source.data["x"]) > 0
     page.date_range.value = (date(2024, 1, 1), date(2024, 3, 18))
-    assert (page.map_points_box.visible, page.map_density_box.visible) == (False, True)
+    assert layers() == (False, True)
+    assert len(figure.points_source.data["x"]) == 0
     assert _marker(page) == (3, "views")
 
 

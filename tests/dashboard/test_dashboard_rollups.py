@@ -13,17 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
 from dashboard_lake_builder import crime_row, write_lake, write_partition
-from holoviews.streams import Pipe
 
 from dashboard import aggregates as agg
-from dashboard import charts
 from dashboard.cache import query_cache
 from dashboard.facts import DENSITY_CELL_DEGREES, FACT_TABLE, FactStore
+from dashboard.figures import BarsFigure
 from dashboard.filters import Filters
 from dashboard.partcache import partition_rows
 from dashboard.rows import map_points, month_counts, table_page
@@ -213,17 +211,13 @@ def test_in_memory_partitions_match_the_files_and_follow_rewrites(store: FactSto
     assert total > 1
 
 
-def test_top_types_axis_follows_the_data() -> None:
+def test_bars_axis_follows_the_data() -> None:
     first = pd.DataFrame({"primary_type": ["THEFT", "BATTERY", "ARSON"], "incidents": [30, 20, 10]})
     second = pd.DataFrame({"primary_type": ["NARCOTICS", "THEFT"], "incidents": [40, 5]})
-    pipe = Pipe(data=first)
-
-    def draw(data: pd.DataFrame) -> hv.Bars:  # a Pipe passes ``data=``
-        return charts.top_types_chart(data)
-
-    plot = hv.renderer("bokeh").get_plot(hv.DynamicMap(draw, streams=[pipe]))
-    assert charts.categorical_factors(plot) == ["ARSON", "BATTERY", "THEFT"]
-    pipe.send(second)
-    assert charts.categorical_factors(plot) == ["THEFT", "NARCOTICS"]
-    rates = pd.DataFrame({"primary_type": ["ARSON"], "incidents": [3], "arrests": [1], "arrest_rate": [33.3]})
-    assert charts.categorical_factors(hv.renderer("bokeh").get_plot(charts.arrest_rate_chart(rates))) == ["ARSON"]
+    bars = BarsFigure(value="incidents", title="Top", axis_label="Incidents", color="#000", tooltips=[])
+    bars.update(first)
+    assert list(bars.factors.factors) == ["ARSON", "BATTERY", "THEFT"]  # bottom up: the largest on top
+    bars.update(second)
+    assert list(bars.factors.factors) == ["THEFT", "NARCOTICS"]
+    assert list(bars.source.data["primary_type"]) == ["THEFT", "NARCOTICS"]
+    assert list(bars.source.data["incidents"]) == [5, 40]

@@ -1,0 +1,120 @@
+"""The charts' column data: exact numbers from the query frames, and the page's MathJax decision."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import panel as pn
+from bokeh.document import Document
+
+from dashboard.figures import (
+    DOW_LABELS,
+    MapFigure,
+    SeriesFigure,
+    bar_columns,
+    density_raster,
+    heatmap_columns,
+    point_columns,
+    tile_provider,
+)
+from dashboard.mathjax import page_needs_mathjax
+
+CELL = 0.002
+
+
+def test_heatmap_columns_fill_every_cell_of_the_week() -> None:
+    cells = pd.DataFrame({"dow": [1, 7], "hour": [0, 23], "incidents": [5, 9]})
+    columns, peak = heatmap_columns(cells)
+    assert len(columns["hour"]) == len(columns["day"]) == len(columns["incidents"]) == 7 * 24
+    by_cell = {(d, h): n for d, h, n in zip(columns["day"], columns["hour"], columns["incidents"], strict=True)}
+    assert by_cell[(DOW_LABELS[0], 0)] == 5
+    assert by_cell[(DOW_LABELS[6], 23)] == 9
+    assert sum(columns["incidents"]) == 14
+    assert peak == 9
+
+
+def test_bar_columns_put_the_first_row_on_top() -> None:
+    frame = pd.DataFrame({"primary_type": ["THEFT", "BATTERY"], "arrest_rate": [12.5, 30.0], "incidents": [8, 4]})
+    columns, factors = bar_columns(frame, "arrest_rate")
+    assert factors == ["BATTERY", "THEFT"]  # a categorical axis lists bottom up
+    assert list(columns["arrest_rate"]) == [30.0, 12.5]
+    assert list(columns["incidents"]) == [4, 8]
+
+
+def test_density_raster_keeps_every_incident_in_its_own_pixel() -> None:
+    # Three cells of a 0.002-degree grid (centres), one of them far from the others.
+    lon = [(-43900 + 0.5) * CELL, (-43899 + 0.5) * CELL, (-43850 + 0.5) * CELL]
+    lat = [(20900 + 0.5) * CELL, (20900 + 0.5) * CELL, (20950 + 0.5) * CELL]
+    raster = density_raster(pd.DataFrame({"longitude": lon, "latitude": lat, "incidents": [3, 4, 5]}), CELL)
+    image = raster["image"][0]
+    assert image.shape == (51, 51)  # one pixel per cell over the cells' extent
+    assert np.nansum(image) == 12
+    assert np.count_nonzero(~np.isnan(image)) == 3  # empty pixels are NaN: drawn transparent
+    assert image[0, 0] == 3 and image[0, 1] == 4 and image[50, 50] == 5  # row 0 is the south
+    assert raster["dw"][0] > 0 and raster["dh"][0] > 0
+
+
+def test_density_raster_of_nothing_is_empty() -> None:
+    assert density_raster(pd.DataFrame({"longitude": [], "latitude": [], "incidents": []}), CELL)["image"] == []
+
+
+def test_point_columns_project_to_web_mercator() -> None:
+    points = pd.DataFrame(
+        {
+            "longitude": [0.0, -87.6298],
+            "latitude": [0.0, 41.8781],
+            "date_local": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 11:00"]),
+            "primary_type": ["THEFT", "BATTERY"],
+            "block": ["001XX W MADISON ST", "002XX N STATE ST"],
+            "arrest": [True, None],
+        }
+    )
+    columns = point_columns(points)
+    assert abs(columns["x"][0]) < 1e-6 and abs(columns["y"][0]) < 1e-6
+    assert math.isclose(columns["x"][1], -9755100, rel_tol=1e-3)
+    assert math.isclose(columns["y"][1], 5142300, rel_tol=1e-3)
+    assert list(columns["arrest"]) == ["yes", "no"]
+
+
+def test_series_figure_follows_the_grain_in_place() -> None:
+    figure = SeriesFigure()
+    series = pd.DataFrame({"period": pd.to_datetime(["2024-01-01", "2024-01-08"]), "incidents": [3, 4]})
+    figure.update(series, "week")
+    assert figure.figure.title.text == "Incidents per week"
+    assert list(figure.source.data["incidents"]) == [3, 4]
+    assert figure.markers.visible
+
+
+def test_the_map_shows_one_layer_at_a_time() -> None:
+    figure = MapFigure(tiles=tile_provider("none"), cell=CELL)
+    areas = pd.DataFrame(
+        {
+            "community_area": ["LOOP"],
+            "incidents": [2],
+            "arrest_rate": [50.0],
+            "latitude": [41.88],
+            "longitude": [-87.63],
+        }
+    )
+    cells = pd.DataFrame({"longitude": [-87.631], "latitude": [41.881], "incidents": [2]})
+    figure.update(as_points=False, layer=cells, areas=areas)
+    assert (figure.points.visible, figure.density.visible) == (False, True)
+    assert list(figure.areas_source.data["community_area"]) == ["LOOP"]
+    assert figure.tiles is None
+
+
+def test_tile_providers() -> None:
+    assert tile_provider("none") is None
+    osm = tile_provider("OSM")
+    assert osm is not None and "openstreetmap" in osm.url
+    unknown = tile_provider("CartoLight")
+    assert unknown is not None and "light_all" in unknown.url
+
+
+def test_mathjax_only_for_pages_with_tex() -> None:
+    plain = pn.Column(pn.pane.Markdown("Incidents: **12**"), pn.indicators.Number(value=3)).get_root(Document())
+    assert not page_needs_mathjax([plain])
+    tex = pn.pane.Markdown("$$x^2$$").get_root(Document())
+    assert page_needs_mathjax([tex])
