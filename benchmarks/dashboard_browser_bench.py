@@ -104,8 +104,15 @@ window.__bench = (() => {
   };
   const generation = () => { const el = marker(); return el ? Number(el.dataset.renderGeneration) : 0; };
   const bokehReady = () => Boolean(window.Bokeh && Bokeh.index && Bokeh.documents && Bokeh.documents.length);
-  const views = () => [...Bokeh.index.query((v) => v.model.type === 'Figure'
-      || v.model.type === 'panel.models.tabulator.DataTabulator')];
+  const views = () => [...Bokeh.index.query((v) => v.model.type === 'Figure')];
+  // The incident table: rows in an HTML table inside a pane's shadow root.
+  const tableRows = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('incident-table')) return el.querySelectorAll('tbody tr').length;
+      if (el.shadowRoot) { const found = tableRows(el.shadowRoot); if (found !== null) return found; }
+    }
+    return null;
+  };
   const unfinished = () => views().filter((v) => !v.has_finished()).map((v) => v.model.type);
   let waitingOn = [];  // views whose pending work the page is waiting for (for the timeout message)
   const deadline = (ms) => { const end = performance.now() + ms; return () => {
@@ -141,7 +148,7 @@ window.__bench = (() => {
   const paintHolder = (v) => v.model.type === 'Figure' || /(^|\.)(Row|Column)$/.test(v.model.type);
   const quiet = (v) => paintHolder(v) && v.has_finished() && frameNo - lastPaint >= QUIET;
   // Every live BokehJS view's pending work (its builds, updates and next paint: the view's own
-  // `ready`) done and nothing new queued over one animation frame; every figure and table view
+  // `ready`) done and nothing new queued over one animation frame; every figure view
   // finished.  Not the root views' `ready`: it also waits on views already removed, and a figure
   // removed while a paint was scheduled leaves that promise pending forever.
   async function idle(check) {
@@ -176,7 +183,7 @@ window.__bench = (() => {
     const el = marker();
     const figures = views().filter((v) => v.model.type === 'Figure' && v.el.isConnected
         && v.el.getBoundingClientRect().height > 0).length;
-    const tables = views().filter((v) => v.model.type !== 'Figure').length;
+    const tables = (tableRows(document) ?? 0) > 0 ? 1 : 0;
     const navigation = performance.getEntriesByType('navigation')[0];
     return {t: performance.now(), generation: generation(), outcome: el.dataset.renderOutcome,
             serverMs: Number(el.dataset.renderMs), figures, tables, htmlMs: navigation ? navigation.responseEnd : 0};

@@ -208,7 +208,7 @@ def _aggregate(cells: pd.DataFrame, xr: tuple[float, float], yr: tuple[float, fl
     return np.nan_to_num(np.asarray(agg.values, dtype="float64"), nan=0.0)
 
 
-_OSM = "&copy; <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors"
+_OSM = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 _TILES = {
     "CartoLight": ("https://basemaps.cartocdn.com/light_all/{Z}/{X}/{Y}.png", f"{_OSM} &copy; CARTO"),
     "CartoDark": ("https://basemaps.cartocdn.com/dark_all/{Z}/{X}/{Y}.png", f"{_OSM} &copy; CARTO"),

@@ -20,6 +20,7 @@ from dashboard.figures import (
     tile_provider,
 )
 from dashboard.mathjax import page_needs_mathjax
+from dashboard.tablehtml import table_html
 
 CELL = 0.002
 
@@ -118,3 +119,21 @@ def test_mathjax_only_for_pages_with_tex() -> None:
     assert not page_needs_mathjax([plain])
     tex = pn.pane.Markdown("$$x^2$$").get_root(Document())
     assert page_needs_mathjax([tex])
+
+
+def test_the_table_page_is_escaped_html() -> None:
+    frame = pd.DataFrame(
+        {
+            "date_local": pd.to_datetime(["2024-03-18 22:05"]),
+            "id": ["1"],
+            "block": ["<script>alert('x')</script> & co"],
+            "arrest": [True],
+            "domestic": [None],
+        }
+    )
+    page = table_html(frame, ["date_local", "id", "block", "arrest", "domestic"])
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page
+    assert "<td>2024-03-18 22:05</td><td>1</td>" in page
+    assert "<td>Yes</td><td></td></tr>" in page
+    assert page.count("<tr>") == 2  # the header and one row
