@@ -55,7 +55,7 @@ from bokeh.models import Range1d
 from panel.template.base import BaseTemplate
 
 from crimestream.errors import CrimestreamError
-from dashboard import mathjax
+from dashboard import bundles
 from dashboard.aggregates import (
     Grain,
     Kpis,
@@ -102,7 +102,7 @@ _UNEXPECTED_MESSAGE = (
     "The dashboard could not read the lake because of an unexpected error; the details are in the server log."
 )
 HAS_DATASHADER = importlib.util.find_spec("datashader") is not None
-mathjax.load_only_when_needed()
+bundles.install()
 
 T = TypeVar("T")
 _MAP_HEIGHT = 480

@@ -58,6 +58,9 @@ DOW_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BLUE = "#1f77b4"
 RED = "#d62728"
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+# Bars and the heatmap show every category at once: nothing to zoom into, hover and save suffice
+# (each tool is a few more models for the server to build and the browser to draw).
+_FEW_TOOLS = "save"
 _MERCATOR_RADIUS = 6378137.0
 # Perceptually uniform black-red-yellow-white (colorcet's "fire", 256 steps), as datashader shades by default.
 _FIRE: tuple[str, ...]
@@ -279,7 +282,9 @@ class BarsFigure:
         columns, factors = bar_columns(pd.DataFrame({"primary_type": [], value: [], "incidents": []}), value)
         self.source = ColumnDataSource(columns)
         self.factors = FactorRange(factors=factors)
-        fig = _frame_figure(height=height, y_range=self.factors, x_range=x_range or DataRange1d(start=0), title=title)
+        fig = _frame_figure(
+            height=height, y_range=self.factors, x_range=x_range or DataRange1d(start=0), title=title, tools=_FEW_TOOLS
+        )
         fig.hbar(y="primary_type", right=value, height=0.8, source=self.source, color=color)
         fig.add_tools(HoverTool(tooltips=list(tooltips)))
         fig.xaxis.axis_label = axis_label
@@ -307,6 +312,7 @@ class HeatmapFigure:
             x_range=Range1d(start=-0.5, end=23.5),
             y_range=FactorRange(factors=list(reversed(DOW_LABELS))),
             title="Day of week × hour of day",
+            tools=_FEW_TOOLS,
         )
         fig.rect(
             x="hour",

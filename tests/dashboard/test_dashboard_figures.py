@@ -1,4 +1,4 @@
-"""The charts' column data: exact numbers from the query frames, and the page's MathJax decision."""
+"""The charts' column data (exact numbers from the query frames), the table page, and the page's bundles."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import panel as pn
 from bokeh.document import Document
 
+from dashboard.bundles import page_needs_mathjax, unused_bundles
 from dashboard.figures import (
     DOW_LABELS,
     MapFigure,
@@ -19,7 +20,6 @@ from dashboard.figures import (
     point_columns,
     tile_provider,
 )
-from dashboard.mathjax import page_needs_mathjax
 from dashboard.tablehtml import table_html
 
 CELL = 0.002
@@ -137,3 +137,10 @@ def test_the_table_page_is_escaped_html() -> None:
     assert "<td>2024-03-18 22:05</td><td>1</td>" in page
     assert "<td>Yes</td><td></td></tr>" in page
     assert page.count("<tr>") == 2  # the header and one row
+
+
+def test_the_webgl_bundle_only_for_webgl_plots() -> None:
+    canvas = SeriesFigure().figure
+    assert unused_bundles([canvas]) == {"bokeh-gl"}
+    canvas.output_backend = "webgl"
+    assert unused_bundles([canvas]) == set()
