@@ -255,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             ours.setdefault(name, []).extend(_timed(call, args.repeat))
             text = NAIVE[name].format(src=src, w=_NAIVE_WHERE)
             naive.execute(text, params).fetchall()
-            base.setdefault(name, []).extend(
-                _timed(partial(_naive, naive, text, params), args.repeat)
-            )
+            base.setdefault(name, []).extend(_timed(partial(_naive, naive, text, params), args.repeat))
 
     header = ["query", "ours p50 ms", "ours p95 ms", "naive p50 ms", "naive p95 ms", "p95 ours/naive", "goal ≤ 0.33"]
     rows: list[list[str]] = []

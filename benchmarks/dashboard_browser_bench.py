@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=8_500_000)
     parser.add_argument("--repeat", type=int, default=2, help="cycles of typical filter changes")
-    parser.add_argument("--loads", type=int, default=3, help="warm fresh page loads")
+    parser.add_argument("--loads", type=int, default=6, help="warm fresh page loads")
     parser.add_argument("--cold-loads", type=int, default=2, help="cold page loads (one server start each)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "bench-lake")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

@@ -74,6 +74,7 @@ from dashboard.facts import DENSITY_CELL_DEGREES, FactSnapshot, fact_store
 from dashboard.figures import BLUE, RED, BarsFigure, HeatmapFigure, MapFigure, SeriesFigure, tile_provider
 from dashboard.filters import Filters
 from dashboard.health import read_health, render_health
+from dashboard.kpicards import kpi_cards_html
 from dashboard.queries import EMPTY_LAKE_MESSAGE, EmptyLakeError
 from dashboard.rows import TABLE_COLUMNS, ExportPlan, export_csv, map_points, plan_export, table_page
 from dashboard.selection import DateWindow, follow_lake
@@ -105,6 +106,7 @@ HAS_DATASHADER = importlib.util.find_spec("datashader") is not None
 bundles.install()
 
 T = TypeVar("T")
+_FRESHNESS = "#### Freshness\n\n"  # the freshness panel's heading
 _MAP_HEIGHT = 480
 _TRI_VALUES = {"All": None, "Yes": True, "No": False}
 
@@ -252,19 +254,9 @@ class Dashboard(pn.viewable.Viewer):
             css_classes=["filter-tiles"],
         )
 
-        # KPI cards.
-        number = {"font_size": "30pt", "title_size": "12pt", "css_classes": ["kpi"]}
-        self.headline = pn.indicators.Number(label="Incidents", value=0, format="{value:,}", **number)
-        self.kpi_arrest = pn.indicators.Number(label="Arrest rate", value=0, format="{value:.1f}%", **number)
-        self.kpi_domestic = pn.indicators.Number(label="Domestic share", value=0, format="{value:.1f}%", **number)
-        self.kpi_change = pn.indicators.Number(
-            label="vs previous period",
-            value=0,
-            format="{value:+.1f}%",
-            colors=[(0, "#2e7d32"), (1e9, "#c62828")],
-            **number,
-        )
-        self.period = _Text("", margin=(10, 10, 0, 10), **wide)
+        # KPI cards and the period they cover: one HTML pane (dashboard.kpicards).
+        self.kpis = _Html("", **wide)
+        self.shown_kpis: Kpis | None = None  # the KPIs on the page
 
         # Charts: Bokeh figures drawn once, then fed each selection's data in place (dashboard.figures).
         # Fixed heights: a pane and its figure never disagree about their size (each disagreement
@@ -313,13 +305,10 @@ class Dashboard(pn.viewable.Viewer):
 
         self.message = pn.pane.Alert("", alert_type="info", visible=False, **wide)
         self.warning = pn.pane.Alert("", alert_type="warning", visible=False, **wide)
-        kpi_row = pn.Row(self.headline, self.kpi_arrest, self.kpi_domestic, self.kpi_change, **wide)
         self.results = pn.Column(
-            kpi_row,
-            self.period,
+            self.kpis,
             pn.Row(self.chart, self.top_chart, **wide),
             pn.Row(self.heatmap_chart, self.arrest_chart, **wide),
-            pn.pane.Markdown("### Map", **wide),
             self.map_note,
             self.map_chart,
             pn.pane.Markdown("### Incidents", **wide),
@@ -345,7 +334,6 @@ class Dashboard(pn.viewable.Viewer):
             self.grain,
             self.tiles,
             self.status,
-            pn.pane.Markdown("#### Freshness", margin=(10, 10, 0, 10)),
             self.health,
         )
         self.main = pn.Column(self.warning, self.message, self.results, self.render_marker, **wide)
@@ -679,13 +667,13 @@ class Dashboard(pn.viewable.Viewer):
     def _show_map(self, frames: _MapFrames) -> None:
         settings = self._settings
         if frames.as_points:
-            self.map_note.object = (
+            self.map_note.object = "### Map\n\n" + (
                 f"Every located incident ({len(frames.layer):,} of {frames.incidents:,}; the rest have no "
                 "coordinates). Orange circles: community areas, sized by incidents."
             )
         else:
             how = "rasterised with datashader" if HAS_DATASHADER else "as a grid of ~200 m cells"
-            self.map_note.object = (
+            self.map_note.object = "### Map\n\n" + (
                 f"{int(frames.layer['incidents'].sum()):,} located incidents, {how} (too many to draw one by one: "
                 f"points are shown up to {settings.dashboard_map_points_days} days and "
                 f"{settings.dashboard_map_points_max:,} incidents). Orange circles: community areas."
@@ -767,27 +755,8 @@ class Dashboard(pn.viewable.Viewer):
         self.results.visible = False
 
     def _show_kpis(self, figures: Kpis, filters: Filters) -> None:
-        days = filters.days
-        self.headline.value = figures.incidents
-        self.kpi_arrest.value = round(100 * (figures.arrest_rate or 0.0), 1)
-        self.kpi_domestic.value = round(100 * (figures.domestic_share or 0.0), 1)
-        change = figures.change
-        if change is None:
-            self.kpi_change.param.update(value=0, format="n/a")
-        else:
-            self.kpi_change.param.update(value=round(100 * change, 1), format="{value:+.1f}%")
-        kinds = ", ".join(filters.primary_types) if filters.primary_types else "all crime types"
-        previous = filters.previous()
-        prev_text = (
-            f"{figures.previous_incidents:,} in {previous.start:%d %b %Y} – {previous.end:%d %b %Y}"
-            if figures.previous_covered
-            else "the previous period is before the lake's first day"
-        )
-        self.period.object = (
-            f"**{filters.start:%a %d %b %Y} – {filters.end:%a %d %b %Y}**  \n"
-            f"{days:,} day{'s' if days != 1 else ''} · {kinds} · "
-            f"{figures.incidents / days:,.1f} per day · previous period: {prev_text}"
-        )
+        self.shown_kpis = figures
+        self.kpis.object = kpi_cards_html(figures, filters)
 
     def _update_status(self, snapshot: FactSnapshot) -> None:
         version = snapshot.version
@@ -803,10 +772,10 @@ class Dashboard(pn.viewable.Viewer):
         self.status.object = " · ".join(parts)
         try:
             health = read_health(self._settings.data_dir, snapshot, poll_interval=self._settings.poll_interval_seconds)
-            self.health.object = render_health(health)
+            self.health.object = _FRESHNESS + render_health(health)
         except Exception:  # the freshness panel must never take the page down
             log.exception("could not read the freshness signals")
-            self.health.object = "Freshness signals could not be read; see the server log."
+            self.health.object = _FRESHNESS + "Freshness signals could not be read; see the server log."
 
 
 @contextmanager

@@ -10,7 +10,8 @@ loop answers) on ``METRICS_PORT`` (default 9103; 0 disables them).
 
 Before it serves, ``serve`` warms up (:func:`warm_up`): it loads the lake's
 fact table and draws the default page once, so the first visitor does not
-wait for either; ``/ready`` answers 503 until then.
+wait for either; once listening, it opens its own page once
+(:func:`first_visit`, not with a login).  ``/ready`` answers 503 until then.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import secrets
 import signal
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -38,11 +41,12 @@ from dashboard.facts import DENSITY_CELL_DEGREES
 from dashboard.figures import warm_up_rasteriser
 from dashboard.settings import DashboardSettings
 
-__all__ = ["auth_options", "build_server", "serve", "warm_up", "websocket_origins"]
+__all__ = ["auth_options", "build_server", "first_visit", "serve", "warm_up", "websocket_origins"]
 
 log = logging.getLogger(__name__)
 
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")  # noqa: S104 - recognised, not bound
+FIRST_VISIT_TIMEOUT_SECONDS = 120.0
 
 
 def websocket_origins(settings: DashboardSettings) -> list[str]:
@@ -125,6 +129,27 @@ def warm_up(settings: DashboardSettings) -> None:
     log.info("dashboard warmed up in %.1fs", time.perf_counter() - started)
 
 
+def first_visit(settings: DashboardSettings, then: Callable[[], None]) -> None:
+    """Open the page once, as a browser would, then call ``then`` (never raises).
+
+    The first page a server renders pays one-off costs that :func:`warm_up`
+    cannot reach: the page template, the hashes of the script bundles in its
+    links, the first session's set-up.  ``/ready`` waits for this visit, so
+    no analyst pays them.  Its session is discarded once unused.
+    """
+    host = "127.0.0.1" if settings.dashboard_host in _WILDCARD_HOSTS else settings.dashboard_host
+    url = f"http://{host}:{settings.dashboard_port}/"
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=FIRST_VISIT_TIMEOUT_SECONDS) as response:
+            response.read()
+        log.info("first page rendered in %.2fs", time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - a warm-up: the page itself reports its own failures
+        log.warning("the warm-up visit of %s failed: %s", url, exc)
+    finally:
+        then()
+
+
 def serve(settings: DashboardSettings) -> None:
     """Serve the dashboard until SIGINT/SIGTERM; blocking."""
     server = build_server(settings)
@@ -158,7 +183,12 @@ def serve(settings: DashboardSettings) -> None:
     observability = start_observability(settings, ready, lake_dir=settings.lake_dir)
     warm_up(settings)
     server.start()
-    loop.add_callback(serving.set)
+    if settings.login_required:  # a visit would only meet the login form
+        loop.add_callback(serving.set)
+    else:
+        threading.Thread(
+            target=first_visit, args=(settings, lambda: loop.add_callback(serving.set)), daemon=True
+        ).start()
     if settings.dashboard_host in _WILDCARD_HOSTS and not settings.login_required:
         log.warning(
             "the dashboard listens on every interface without a login; set DASHBOARD_BASIC_AUTH_PASSWORD "

@@ -53,8 +53,8 @@ def test_default_view_is_the_last_30_days(sample_lake: SampleLake) -> None:
     assert page.results.visible
     assert page.chart.object is not None
     expected = sum(counts_per_day(sample_lake.table, *window).values())
-    assert page.headline.value == expected
-    assert "30 days" in str(page.period.object)
+    assert page.shown_kpis.incidents == expected
+    assert "30 days" in str(page.kpis.object)
     assert page.crime_types.options == sorted(set(sample_lake.table["primary_type"].to_pylist()))
 
 
@@ -67,10 +67,10 @@ def test_filters_recompute_the_headline(sample_lake: SampleLake) -> None:
     page = Dashboard(settings_for(sample_lake.data_dir))
     window = (date(2024, 1, 1), date(2024, 1, 31))
     page.date_range.value = window
-    assert page.headline.value == sum(counts_per_day(sample_lake.table, *window).values())
+    assert page.shown_kpis.incidents == sum(counts_per_day(sample_lake.table, *window).values())
     page.crime_types.value = ["THEFT"]
     themed = counts_per_day(sample_lake.table, *window, types=["THEFT"])
-    assert page.headline.value == sum(themed.values())
+    assert page.shown_kpis.incidents == sum(themed.values())
 
 
 def test_no_matching_rows_shows_a_message(sample_lake: SampleLake) -> None:
@@ -87,7 +87,7 @@ def test_no_matching_rows_shows_a_message(sample_lake: SampleLake) -> None:
 def test_refresh_picks_up_new_data_and_follows_the_newest_day(sample_lake: SampleLake) -> None:
     page = Dashboard(settings_for(sample_lake.data_dir))
     assert page.refresh() is False  # nothing changed: nothing re-read
-    before = page.headline.value
+    before = page.shown_kpis.incidents
 
     add_rows(
         sample_lake.lake_dir,
@@ -97,7 +97,7 @@ def test_refresh_picks_up_new_data_and_follows_the_newest_day(sample_lake: Sampl
     assert page.window == (date(2024, 2, 20), date(2024, 3, 20))
     assert page.date_range.end == date(2024, 3, 20)
     on_new_day = counts_per_day(sample_lake.table, date(2024, 2, 18), date(2024, 2, 19))
-    assert page.headline.value == before - sum(on_new_day.values()) + 2
+    assert page.shown_kpis.incidents == before - sum(on_new_day.values()) + 2
 
 
 def test_refresh_keeps_a_past_window(sample_lake: SampleLake) -> None:
@@ -114,7 +114,7 @@ def test_the_first_data_replaces_the_empty_message(empty_data_dir: Path) -> None
     write_lake(empty_data_dir / "lake", [crime_row("1", datetime(2024, 6, 1, 9))])
     assert page.refresh() is True
     assert not page.message.visible
-    assert page.headline.value == 1
+    assert page.shown_kpis.incidents == 1
     assert page.window == (date(2024, 6, 1), date(2024, 6, 1))
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.document import Document
 
+from dashboard.aggregates import Kpis
 from dashboard.bundles import page_needs_mathjax, unused_bundles
 from dashboard.figures import (
     DOW_LABELS,
@@ -20,6 +22,8 @@ from dashboard.figures import (
     point_columns,
     tile_provider,
 )
+from dashboard.filters import Filters
+from dashboard.kpicards import kpi_cards_html
 from dashboard.tablehtml import table_html
 
 CELL = 0.002
@@ -144,3 +148,15 @@ def test_the_webgl_bundle_only_for_webgl_plots() -> None:
     assert unused_bundles([canvas]) == {"bokeh-gl"}
     canvas.output_backend = "webgl"
     assert unused_bundles([canvas]) == set()
+
+
+def test_kpi_cards_show_the_figures_and_escape_the_types() -> None:
+    filters = Filters(start=date(2024, 3, 1), end=date(2024, 3, 10), primary_types=("<b>O'HARE</b>",))
+    up = Kpis(incidents=1200, arrests=300, domestic=120, previous_incidents=1000, previous_covered=True)
+    page = kpi_cards_html(up, filters)
+    assert ">1,200<" in page and ">25.0%<" in page and ">10.0%<" in page
+    assert ">+20.0%<" in page and "#c62828" in page  # more incidents than before: red
+    assert "&lt;b&gt;O&#x27;HARE&lt;/b&gt;" in page and "<b>O'HARE" not in page
+    assert "10 days" in page and "120.0 per day" in page
+    unknown = Kpis(incidents=5, arrests=0, domestic=0, previous_incidents=0, previous_covered=False)
+    assert ">n/a<" in kpi_cards_html(unknown, filters)

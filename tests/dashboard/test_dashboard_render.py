@@ -128,11 +128,11 @@ def test_a_filter_change_reads_each_view_once(sample_lake: SampleLake, queries: 
 
 def test_the_series_grain_rereads_only_the_series(sample_lake: SampleLake, queries: Counter[str]) -> None:
     page = Dashboard(settings_for(sample_lake.data_dir))
-    headline, table = page.headline.value, page.page_info.object
+    headline, table = page.shown_kpis.incidents, page.page_info.object
     queries.clear()
     page.grain.value = "Week"
     assert queries == Counter({"incident_series": 1})
-    assert (page.headline.value, page.page_info.object) == (headline, table)
+    assert (page.shown_kpis.incidents, page.page_info.object) == (headline, table)
     assert _marker(page) == (2, "views")
 
 
@@ -169,13 +169,13 @@ def test_a_grain_change_keeps_the_table_page(sample_lake: SampleLake) -> None:
 
 def test_new_data_in_the_lake_redraws_every_view(sample_lake: SampleLake, queries: Counter[str]) -> None:
     page = Dashboard(settings_for(sample_lake.data_dir))
-    before = page.headline.value
+    before = page.shown_kpis.incidents
     assert isinstance(before, int)
     queries.clear()
     add_rows(sample_lake.lake_dir, [crime_row("n1", datetime(2024, 3, 1, 12))])  # inside the window
     assert page.refresh() is True
     assert queries == EVERY_VIEW
-    assert page.headline.value == before + 1
+    assert page.shown_kpis.incidents == before + 1
 
 
 # --- charts updated in place ----------------------------------------------------------------
@@ -190,20 +190,20 @@ def test_charts_are_updated_in_place_with_the_new_data(sample_lake: SampleLake) 
     page.date_range.value = (date(2024, 1, 1), date(2024, 1, 31))
     assert {m.id for m in doc.models} == models  # new data, not new models
     assert len(_incidents(series)) == 31
-    assert sum(_incidents(series)) == page.headline.value
+    assert sum(_incidents(series)) == page.shown_kpis.incidents
 
     # The grain is in the title and the axis label: they follow without a new figure.
     page.grain.value = "Week"
     assert _figure_titled(doc, "Incidents per week") is series
     assert series.xaxis[0].axis_label == "Week starting (Chicago local)"
-    assert sum(_incidents(series)) == page.headline.value
+    assert sum(_incidents(series)) == page.shown_kpis.incidents
 
     # Fewer bars (one type chosen): the same figure, its axis down to that type.
     page.crime_types.value = ["THEFT"]
     assert {m.id for m in doc.models} == models
     top = _figure_titled(doc, "Top 1 primary types")
     assert list(top.y_range.factors) == ["THEFT"]
-    assert _incidents(top) == [page.headline.value]
+    assert _incidents(top) == [page.shown_kpis.incidents]
 
 
 def test_the_map_switches_between_points_and_density_in_one_figure(sample_lake: SampleLake) -> None:
