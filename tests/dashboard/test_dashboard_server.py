@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -27,6 +28,8 @@ from tornado.websocket import websocket_connect
 import dashboard.app
 from dashboard.app import APP_TITLE
 from dashboard.queries import EMPTY_LAKE_MESSAGE
+from dashboard.server import first_visit
+from dashboard.settings import DashboardSettings
 
 EMPTY_LAKE_FIRST_SENTENCE = EMPTY_LAKE_MESSAGE.split(" Start")[0]
 
@@ -157,6 +160,7 @@ def test_serve_answers_over_http_and_stops_on_sigterm(
     assert process.wait(timeout=30) == 0
     output = log.read_text()
     assert f"dashboard at http://127.0.0.1:{port}/" in output
+    assert "first page rendered in" in output  # before /ready: its one-off costs are not a visitor's
     assert "received SIGTERM" in output
     assert "dashboard stopped" in output
     assert "serve returned" in output
@@ -193,3 +197,14 @@ def test_app_file_serves_like_panel_serve(sample_lake: SampleLake, monkeypatch: 
         assert "30 days" in _page_texts(url)
     finally:
         thread.stop()
+
+
+def test_a_failed_first_visit_is_logged_and_the_server_still_gets_ready(
+    sample_lake: SampleLake, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = DashboardSettings(data_dir=sample_lake.data_dir, dashboard_port=_free_port())  # nothing listens
+    ready: list[bool] = []
+    with caplog.at_level(logging.WARNING):
+        first_visit(settings, lambda: ready.append(True))
+    assert ready == [True]
+    assert "the warm-up visit of http://127.0.0.1:" in caplog.text
