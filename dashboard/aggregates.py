@@ -45,6 +45,7 @@ __all__ = [
     "lake_options",
     "series_grain",
     "top_types",
+    "web_mercator",
 ]
 
 log = logging.getLogger(__name__)
@@ -348,10 +349,15 @@ def density_grid(store: FactStore, filters: Filters, cell: float = DENSITY_CELL_
     return _cached(store, ("density", filters, float(cell)), compute)
 
 
+def web_mercator(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Web Mercator ``x``/``y`` (metres, as web map tiles use) of longitudes and latitudes (degrees)."""
+    x = np.asarray(lon, dtype="float64") * (math.pi / 180.0) * _MERCATOR_RADIUS
+    clipped = np.clip(np.asarray(lat, dtype="float64"), -85.0, 85.0)
+    y = np.log(np.tan(math.pi / 4 + np.radians(clipped) / 2)) * _MERCATOR_RADIUS
+    return x, y
+
+
 def _with_mercator(frame: pd.DataFrame) -> pd.DataFrame:
     """Add Web Mercator ``x``/``y`` (metres) for tile maps; lon/lat kept for tooltips."""
-    lon = frame["longitude"].astype("float64")
-    lat = frame["latitude"].astype("float64").clip(-85.0, 85.0)
-    frame["x"] = lon * (math.pi / 180.0) * _MERCATOR_RADIUS
-    frame["y"] = np.log(np.tan(math.pi / 4 + np.radians(lat) / 2)) * _MERCATOR_RADIUS
+    frame["x"], frame["y"] = web_mercator(frame["longitude"], frame["latitude"])
     return frame

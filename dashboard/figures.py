@@ -15,10 +15,10 @@ redraw never re-lays out the page.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+import colorcet
 import numpy as np
 import pandas as pd
 from bokeh.models import (
@@ -34,6 +34,8 @@ from bokeh.models import (
 from bokeh.models.annotations import ColorBar, LabelSet
 from bokeh.palettes import Blues256
 from bokeh.plotting import figure
+
+from dashboard.aggregates import web_mercator
 
 __all__ = [
     "DOW_LABELS",
@@ -61,23 +63,8 @@ _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 # Bars and the heatmap show every category at once: nothing to zoom into, hover and save suffice
 # (each tool is a few more models for the server to build and the browser to draw).
 _FEW_TOOLS = "save"
-_MERCATOR_RADIUS = 6378137.0
-# Perceptually uniform black-red-yellow-white (colorcet's "fire", 256 steps), as datashader shades by default.
-_FIRE: tuple[str, ...]
-
-
-def _fire() -> tuple[str, ...]:
-    try:
-        import colorcet
-
-        return tuple(colorcet.fire)
-    except ImportError:  # colorcet comes with datashader; a plain ramp otherwise
-        from bokeh.palettes import Inferno256
-
-        return tuple(Inferno256)
-
-
-_FIRE = _fire()
+# Perceptually uniform black-red-yellow-white, the palette datashader shades with by default.
+_FIRE = tuple(colorcet.fire)
 
 
 def _frame_figure(**kwargs: Any) -> Any:
@@ -128,16 +115,9 @@ def heatmap_columns(cells: pd.DataFrame) -> tuple[dict[str, Any], int]:
     return {"hour": hours_col, "day": days, "incidents": full.ravel()}, int(full.max())
 
 
-def _mercator(lon: Any, lat: Any) -> tuple[Any, Any]:
-    x = np.asarray(lon, dtype="float64") * (math.pi / 180.0) * _MERCATOR_RADIUS
-    lat_clipped = np.clip(np.asarray(lat, dtype="float64"), -85.0, 85.0)
-    y = np.log(np.tan(math.pi / 4 + np.radians(lat_clipped) / 2)) * _MERCATOR_RADIUS
-    return x, y
-
-
 def point_columns(points: pd.DataFrame) -> dict[str, Any]:
     """Every located incident: Web Mercator ``x``/``y`` and what the hover shows."""
-    x, y = _mercator(points["longitude"], points["latitude"])
+    x, y = web_mercator(points["longitude"], points["latitude"])
     return {
         "x": x,
         "y": y,
@@ -149,14 +129,14 @@ def point_columns(points: pd.DataFrame) -> dict[str, Any]:
 
 
 def area_columns(areas: pd.DataFrame) -> dict[str, Any]:
-    """Community areas at the mean position of their incidents, with a marker size growing with the count."""
-    located = areas.dropna(subset=["longitude", "latitude"])
+    """Community areas at the mean position of their incidents (``x``/``y``, Web Mercator, as
+    :func:`dashboard.aggregates.community_areas` gives them), with a marker size growing with the count."""
+    located = areas.dropna(subset=["x", "y"])
     peak = float(located["incidents"].max()) if len(located) else 1.0
-    x, y = _mercator(located["longitude"], located["latitude"])
     incidents = located["incidents"].to_numpy(dtype="float64")
     return {
-        "x": x,
-        "y": y,
+        "x": located["x"].to_numpy(dtype="float64"),
+        "y": located["y"].to_numpy(dtype="float64"),
         "size": 6 + 24 * np.sqrt(incidents / max(peak, 1.0)),
         "community_area": located["community_area"].astype(str).to_numpy(),
         "incidents": located["incidents"].to_numpy(dtype="int64"),
@@ -184,20 +164,14 @@ def density_raster(cells: pd.DataFrame, cell: float) -> dict[str, Any]:
     lon1, lat1 = lon0 + nx * cell, lat0 + ny * cell
     image = _aggregate(cells, (lon0, lon1), (lat0, lat1), nx, ny)
     image[image <= 0] = np.nan
-    (x0, x1), (y0, y1) = _mercator([lon0, lon1], [lat0, lat1])
+    (x0, x1), (y0, y1) = web_mercator([lon0, lon1], [lat0, lat1])
     return {"image": [image.astype("float32")], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
 
 
 def _aggregate(cells: pd.DataFrame, xr: tuple[float, float], yr: tuple[float, float], nx: int, ny: int) -> Any:
-    """Sum of ``incidents`` per pixel of an ``ny`` x ``nx`` raster (row 0 at the south): datashader when installed."""
-    try:
-        import datashader as ds
-    except ImportError:
-        col = np.clip(((cells["longitude"] - xr[0]) / (xr[1] - xr[0]) * nx).astype(int), 0, nx - 1)
-        row = np.clip(((cells["latitude"] - yr[0]) / (yr[1] - yr[0]) * ny).astype(int), 0, ny - 1)
-        image = np.zeros((ny, nx), dtype="float64")
-        np.add.at(image, (row.to_numpy(), col.to_numpy()), cells["incidents"].to_numpy(dtype="float64"))
-        return image
+    """Sum of ``incidents`` per pixel of an ``ny`` x ``nx`` raster (row 0 at the south), by datashader."""
+    import datashader as ds  # numba-compiled on first use: loaded by the dashboard's warm-up, not on import
+
     # Always the same columns and types: datashader compiles its aggregation once per frame layout.
     frame = pd.DataFrame(
         {

@@ -10,7 +10,7 @@ import pandas as pd
 import panel as pn
 from bokeh.document import Document
 
-from dashboard.aggregates import Kpis
+from dashboard.aggregates import Kpis, web_mercator
 from dashboard.bundles import page_needs_mathjax, unused_bundles
 from dashboard.figures import (
     DOW_LABELS,
@@ -94,15 +94,8 @@ def test_series_figure_follows_the_grain_in_place() -> None:
 
 def test_the_map_shows_one_layer_at_a_time() -> None:
     figure = MapFigure(tiles=tile_provider("none"), cell=CELL)
-    areas = pd.DataFrame(
-        {
-            "community_area": ["LOOP"],
-            "incidents": [2],
-            "arrest_rate": [50.0],
-            "latitude": [41.88],
-            "longitude": [-87.63],
-        }
-    )
+    x, y = web_mercator([-87.63], [41.88])  # as dashboard.aggregates.community_areas gives them
+    areas = pd.DataFrame({"community_area": ["LOOP"], "incidents": [2], "arrest_rate": [50.0], "x": x, "y": y})
     cells = pd.DataFrame({"longitude": [-87.631], "latitude": [41.881], "incidents": [2]})
     figure.update(as_points=False, layer=cells, areas=areas)
     assert (figure.points.visible, figure.density.visible) == (False, True)
