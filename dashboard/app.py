@@ -37,7 +37,6 @@ environment), or through ``crimestream dashboard`` (``dashboard.server``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import tempfile
@@ -102,7 +101,6 @@ NO_ROWS_IN_LAKE_MESSAGE = (
 _UNEXPECTED_MESSAGE = (
     "The dashboard could not read the lake because of an unexpected error; the details are in the server log."
 )
-HAS_DATASHADER = importlib.util.find_spec("datashader") is not None
 bundles.install()
 
 T = TypeVar("T")
@@ -189,7 +187,6 @@ class Dashboard(pn.viewable.Viewer):
 
     def __init__(self, settings: DashboardSettings, *, url_values: dict[str, Any] | None = None, **params: Any) -> None:
         super().__init__(**params)
-        pn.extension()
         self._settings = settings
         self._lake_dir = settings.lake_dir
         self._store = fact_store(settings.lake_dir)
@@ -204,7 +201,6 @@ class Dashboard(pn.viewable.Viewer):
         # What each view was last drawn for (lake generation, filters, and its own extra inputs):
         # a render redraws only the views whose inputs changed.
         self._drawn: dict[str, Hashable] = {}
-        self._figures: Kpis | None = None  # the KPIs of the state the views show
         self.url = UrlState()
         self.render_generation = 0  # filter states drawn so far (see RENDER_MARKER_CLASS)
         self.render_marker = _Text(render_marker_html(0, "pending"), width=0, height=0, margin=0)
@@ -256,7 +252,7 @@ class Dashboard(pn.viewable.Viewer):
 
         # KPI cards and the period they cover: one HTML pane (dashboard.kpicards).
         self.kpis = _Html("", **wide)
-        self.shown_kpis: Kpis | None = None  # the KPIs on the page
+        self.shown_kpis: Kpis | None = None  # the KPIs of the state the views show (None: not a known one)
 
         # Charts: Bokeh figures drawn once, then fed each selection's data in place (dashboard.figures).
         # Fixed heights: a pane and its figure never disagree about their size (each disagreement
@@ -577,7 +573,7 @@ class Dashboard(pn.viewable.Viewer):
         inputs = self._view_inputs(filters)
         stale = [name for name, key in inputs.items() if self._drawn.get(name) != key]
         try:
-            figures = self._figures if "kpis" not in stale else None
+            figures = self.shown_kpis if "kpis" not in stale else None
             if figures is None:
                 figures = self._read(lambda: kpis(self._store, filters))
             if figures.incidents == 0:
@@ -595,13 +591,12 @@ class Dashboard(pn.viewable.Viewer):
         for name in stale:
             painters[name](results[name])
         self._drawn.update(inputs)
-        self._figures = figures
         return True
 
     def _forget_drawn(self) -> None:
         """The views no longer show a known state: the next render draws every one."""
         self._drawn.clear()
-        self._figures = None
+        self.shown_kpis = None
 
     def _view_inputs(self, filters: Filters) -> dict[str, Hashable]:
         """Per view, everything its content depends on; in drawing order."""
@@ -672,9 +667,9 @@ class Dashboard(pn.viewable.Viewer):
                 "coordinates). Orange circles: community areas, sized by incidents."
             )
         else:
-            how = "rasterised with datashader" if HAS_DATASHADER else "as a grid of ~200 m cells"
             self.map_note.object = "### Map\n\n" + (
-                f"{int(frames.layer['incidents'].sum()):,} located incidents, {how} (too many to draw one by one: "
+                f"{int(frames.layer['incidents'].sum()):,} located incidents, rasterised with datashader "
+                "(too many to draw one by one: "
                 f"points are shown up to {settings.dashboard_map_points_days} days and "
                 f"{settings.dashboard_map_points_max:,} incidents). Orange circles: community areas."
             )

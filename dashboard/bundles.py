@@ -15,12 +15,11 @@ Bokeh's own embedding asks:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["install", "page_needs_mathjax", "unused_bundles"]
-
-_INSTALLED: list[bool] = []  # one entry once installed
 
 
 def page_needs_mathjax(roots: Any) -> bool:
@@ -55,12 +54,10 @@ def _only_used(bundle_resources: Callable[..., Any]) -> Callable[..., Any]:
     return bundle
 
 
+@functools.cache  # once per process
 def install() -> None:
     """Patch Panel's server pages to list only the bundles a page uses (idempotent)."""
-    if _INSTALLED:
-        return
     from panel.io import resources, server
 
     resources._panel_use_mathjax = page_needs_mathjax  # type: ignore[attr-defined]
     server.bundle_resources = _only_used(server.bundle_resources)  # type: ignore[attr-defined]
-    _INSTALLED.append(True)
