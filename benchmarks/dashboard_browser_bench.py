@@ -170,10 +170,10 @@ window.__bench = (() => {
       if (failure) throw failure;
       await frame();
       const now = [...Bokeh.index.all_views()];
-      const stable = now.length === live.length && now.every((v, i) => v === live[i] && v.ready === pending[i]);
+      // Nothing new queued: the same views, each with the work awaited above (or quiet, see QUIET).
+      const stable = now.length === live.length
+          && now.every((v, i) => v === live[i] && (v.ready === pending[i] || quiet(v)));
       if (stable && unfinished().length === 0) return;
-      if (now.length === live.length && now.every((v, i) => v === live[i] && (v.ready === pending[i] || quiet(v)))
-          && unfinished().length === 0) return;
     }
   }
   async function settled(minGeneration, timeoutMs) {
