@@ -109,6 +109,12 @@ class _Merging:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+def _retry_delay(attempt: int) -> float:
+    """Seconds before retry ``attempt`` (0-based) of a failed lake flush or registry lookup:
+    exponential from 0.5 s, capped at 30 s, jittered down to half so workers do not retry in step."""
+    return min(30.0, 0.5 * 2.0**attempt) * random.uniform(0.5, 1.0)
+
+
 def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
@@ -171,7 +177,7 @@ def create_app(
             except Exception as exc:  # noqa: BLE001 - a sink error must never escape the loop
                 if attempt >= settings.sink_max_retries:
                     stop_hard(f"lake flush failed {attempt + 1} times, last: {exc}")
-                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+                delay = _retry_delay(attempt)
                 log.warning("lake flush failed (%s); retrying in %.1fs", exc, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
@@ -250,7 +256,7 @@ def create_app(
             except RegistryUnavailableError as exc:
                 if attempt >= settings.registry_max_retries:
                     stop_hard(f"{exc} ({attempt + 1} attempts); is SCHEMA_REGISTRY_URL right and the registry up?")
-                delay = min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+                delay = _retry_delay(attempt)
                 log.warning("%s; retrying in %.1fs", exc, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
