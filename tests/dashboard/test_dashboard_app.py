@@ -37,6 +37,27 @@ def test_create_app_on_a_lake(sample_lake: SampleLake) -> None:
     assert _render(sample_lake.data_dir).roots
 
 
+def test_a_page_indexes_its_models_once_and_completely(
+    sample_lake: SampleLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Panel adds the template's roots one by one; Bokeh would re-walk the whole model graph after each.
+    from bokeh.document.models import DocumentModelManager
+
+    walks = 0
+    recompute = DocumentModelManager.recompute
+
+    def counted(self: DocumentModelManager) -> None:
+        nonlocal walks
+        walks += 1
+        recompute(self)
+
+    monkeypatch.setattr(DocumentModelManager, "recompute", counted)
+    doc = _render(sample_lake.data_dir)
+    assert walks == 1
+    reachable = {model.id for root in doc.roots for model in root.references()}
+    assert reachable == {model.id for model in doc.models}
+
+
 def test_empty_lake_shows_the_message_not_charts(empty_data_dir: Path) -> None:
     page = Dashboard(settings_for(empty_data_dir))
     assert page.message.visible
