@@ -38,6 +38,7 @@ from crimestream.observability import (
     start_observability,
 )
 from sinks.parquet_lake import LakeWriter
+from stream_processors.consumer_fixes import fix_consumer
 from stream_processors.decode import EventDecoder
 from stream_processors.lww import Event, Version, fold
 from stream_processors.progress import CatchUpTracker, end_offsets
@@ -140,6 +141,7 @@ def create_app(
         broker_session_timeout=settings.processor_session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, settings.processor_session_timeout_seconds / 5),
     )
+    fix_consumer(app.consumer)
     source = app.topic(settings.crimes_topic, key_type=bytes, value_type=bytes, acks=True)
     dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
     # Keyed by the raw id.  Faust puts a key's entry (local store and changelog)
