@@ -1,9 +1,10 @@
 """Two fixes to Faust's (faust-streaming 0.15) consumer offset bookkeeping.
 
-Both were found by the two-worker kill test (a worker SIGKILLed half-way, the
+All were found by the two-worker kill test (a worker SIGKILLed half-way, the
 survivor takes over its partitions), which failed about one run in five on a
 loaded machine.  Each is applied to the app's consumer instance by
 :func:`fix_consumer`; each has a unit test, and the kill test is their proof.
+(Upgrading Faust: re-check each against its ``transport/consumer.py``.)
 
 1. **Seek-back must rewind partitions that have no committed offset.**  Faust
    drops records it has fetched when a rebalance interrupts their delivery,
@@ -23,6 +24,17 @@ loaded machine.  Each is applied to the app's consumer instance by
    needed half an hour to commit a few hundred events it had long written.
    The list is de-duplicated before each commit computes its offset.
 
+3. **Records a fetch returned but did not hand on are read again.**  Faust's
+   ``getmany`` stops handing out a fetched batch when the flow stops or the
+   group generation changes mid-batch, and skips records of partitions that
+   are paused, without moving the fetch position back: the next fetch starts
+   after them, Faust books the hole as a gap (acked, committed past), and the
+   records are never processed.  Traces of the kill test showed a survivor's
+   replay missing such offsets; where the dead worker had moved an id to a new
+   month without its table write reaching the changelog, the lake kept the id
+   twice.  Every record a fetch returned and ``getmany`` did not yield now sends
+   its partition back to the first such offset.
+
 Re-reading is always safe here: the fold is last-write-wins and ignores
 versions the table already has.
 """
@@ -30,10 +42,17 @@ versions the table already has.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["dedupe_acked_before_commit", "fix_consumer", "needs_rewind", "rewind_uncommitted_on_seek"]
+__all__ = [
+    "dedupe_acked_before_commit",
+    "fix_consumer",
+    "needs_rewind",
+    "rewind_uncommitted_on_seek",
+    "seek_back_undelivered",
+    "undelivered",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +61,7 @@ def fix_consumer(consumer: Any) -> None:
     """Apply both fixes to a Faust aiokafka consumer (``app.consumer``)."""
     rewind_uncommitted_on_seek(consumer)
     dedupe_acked_before_commit(consumer)
+    seek_back_undelivered(consumer)
 
 
 def needs_rewind(committed: Mapping[Any, int | None]) -> list[Any]:
@@ -75,3 +95,58 @@ def dedupe_acked_before_commit(consumer: Any) -> None:
         return new_offset(tp)
 
     consumer._new_offset = new_offset_of_unique_acks
+
+
+def undelivered(records: Mapping[Any, Sequence[Any]], delivered: Mapping[Any, int]) -> dict[Any, int]:
+    """Per partition, the first fetched offset after the last one handed on (``delivered``)."""
+    back: dict[Any, int] = {}
+    for tp, batch in records.items():
+        last = delivered.get(tp)
+        pending = [record.offset for record in batch if last is None or record.offset > last]
+        if pending:
+            back[tp] = min(pending)
+    return back
+
+
+def seek_back_undelivered(consumer: Any) -> None:
+    """Replace ``getmany`` with Faust's own, plus a seek back for what it fetched but did not yield."""
+
+    async def getmany(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        records, active_partitions = await consumer._wait_next_records(timeout)
+        generation_id = consumer.app.consumer_generation_id
+        if records is None or consumer.should_stop:
+            return
+        if not consumer.flow_active:
+            # Faust's own answer to a fetch while the flow is stopped: back to the committed offsets.
+            try:
+                await consumer.perform_seek()
+            except Exception as exc:  # noqa: BLE001 - as Faust does: logged, the next rebalance seeks again
+                log.warning("seeking back to committed offsets failed: %s", exc)
+            return
+        delivered: dict[Any, int] = {}
+        try:
+            for tp, record in consumer.scheduler.iterate(records):
+                if not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
+                    break
+                if active_partitions is None or tp in active_partitions or tp in consumer._buffered_partitions:
+                    consumer.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
+                    yield tp, consumer._to_message(tp, record)
+                    delivered[tp] = record.offset
+        finally:
+            _seek_back(consumer, undelivered(records, delivered))
+
+    consumer.getmany = getmany
+
+
+def _seek_back(consumer: Any, offsets: Mapping[Any, int]) -> None:
+    if not offsets:
+        return
+    assigned = consumer.assignment()
+    for tp, offset in offsets.items():
+        if tp not in assigned:
+            continue  # revoked: its next owner starts from the committed offset
+        log.debug("partition %s: %s fetched record(s) not handed on; reading again from %d", tp[1], tp[0], offset)
+        try:
+            consumer._thread.seek(tp, offset)
+        except Exception as exc:  # noqa: BLE001 - e.g. revoked in between; a rebalance seeks anyway
+            log.warning("could not seek partition %s back to %d: %s", tp[1], offset, exc)

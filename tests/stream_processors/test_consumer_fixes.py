@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
-from stream_processors.consumer_fixes import dedupe_acked_before_commit, fix_consumer, needs_rewind
+from stream_processors.consumer_fixes import dedupe_acked_before_commit, fix_consumer, needs_rewind, undelivered
 
 T = "crimes"
 
@@ -95,3 +95,61 @@ def test_without_the_fix_such_commits_crawl_one_offset_per_round() -> None:
     assert _commit_rounds(consumer, 10) < 270
     dedupe_acked_before_commit(consumer)
     assert _commit_rounds(consumer, 1) == 301
+
+
+class _Record:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def test_undelivered_is_the_first_offset_after_the_last_handed_on() -> None:
+    p0, p1, p2 = (TopicPartition(T, p) for p in range(3))
+    records = {p0: [_Record(o) for o in (5, 6, 7)], p1: [_Record(o) for o in (9, 10)], p2: [_Record(3)]}
+    assert undelivered(records, {p0: 6, p1: 10}) == {p0: 7, p2: 3}
+    assert undelivered(records, {p0: 7, p1: 10, p2: 3}) == {}
+
+
+def _fetching_consumer(records: dict[Any, list[_Record]], stop_flow_after: int | None) -> Any:
+    """Faust's real consumer, fed one fetch; the flow stops after ``stop_flow_after`` records were handed on."""
+    consumer = _consumer()
+    seeks: list[tuple[Any, int]] = []
+    consumer._thread.seek = lambda tp, offset: seeks.append((tp, offset))
+    consumer.seeks = seeks
+
+    async def wait_next_records(timeout: float) -> tuple[Any, Any]:
+        return records, set(records)
+
+    consumer._wait_next_records = wait_next_records
+    consumer.assignment = lambda: set(records)
+    consumer.highwater = lambda tp: 100
+    consumer._to_message = lambda tp, record: (tp.partition, record.offset)
+    consumer.flow_active = True
+    consumer.stop_flow_after = stop_flow_after
+    return consumer
+
+
+def _drain(consumer: Any) -> list[tuple[int, int]]:
+    async def run() -> list[tuple[int, int]]:
+        handed: list[tuple[int, int]] = []
+        async for _tp, message in consumer.getmany(timeout=1.0):
+            handed.append(message)
+            if len(handed) == consumer.stop_flow_after:
+                consumer.flow_active = False  # a rebalance begins
+        return handed
+
+    return asyncio.run(run())
+
+
+def test_a_fetch_cut_short_by_a_rebalance_sends_its_partitions_back_to_the_first_record_not_handed_on() -> None:
+    p0, p1 = TopicPartition(T, 0), TopicPartition(T, 1)
+    consumer = _fetching_consumer({p0: [_Record(o) for o in (40, 41, 42)], p1: [_Record(o) for o in (7, 8)]}, 2)
+    # Faust hands records out round-robin across partitions: 40, 7, then the flow stops.
+    assert _drain(consumer) == [(0, 40), (1, 7)]
+    assert consumer.seeks == [(p0, 41), (p1, 8)]
+
+
+def test_a_fetch_handed_on_whole_seeks_nothing() -> None:
+    p0 = TopicPartition(T, 0)
+    consumer = _fetching_consumer({p0: [_Record(o) for o in (40, 41)]}, None)
+    assert _drain(consumer) == [(0, 40), (0, 41)]
+    assert consumer.seeks == []
