@@ -1,4 +1,4 @@
-"""Two fixes to Faust's (faust-streaming 0.15) consumer offset bookkeeping.
+"""Three fixes to Faust's (faust-streaming 0.15) consumer offset bookkeeping.
 
 All were found by the two-worker kill test (a worker SIGKILLed half-way, the
 survivor takes over its partitions), which failed about one run in five on a
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 
 def fix_consumer(consumer: Any) -> None:
-    """Apply both fixes to a Faust aiokafka consumer (``app.consumer``)."""
+    """Apply the three fixes to a Faust aiokafka consumer (``app.consumer``)."""
     rewind_uncommitted_on_seek(consumer)
     dedupe_acked_before_commit(consumer)
     seek_back_undelivered(consumer)
@@ -98,13 +98,16 @@ def dedupe_acked_before_commit(consumer: Any) -> None:
 
 
 def undelivered(records: Mapping[Any, Sequence[Any]], delivered: Mapping[Any, int]) -> dict[Any, int]:
-    """Per partition, the first fetched offset after the last one handed on (``delivered``)."""
+    """Per partition, the first fetched offset after the last one handed on (``delivered``).
+
+    A fetch returns each partition's records in offset order.
+    """
     back: dict[Any, int] = {}
     for tp, batch in records.items():
         last = delivered.get(tp)
-        pending = [record.offset for record in batch if last is None or record.offset > last]
-        if pending:
-            back[tp] = min(pending)
+        first = next((record.offset for record in batch if last is None or record.offset > last), None)
+        if first is not None:
+            back[tp] = first
     return back
 
 
@@ -145,7 +148,7 @@ def _seek_back(consumer: Any, offsets: Mapping[Any, int]) -> None:
     for tp, offset in offsets.items():
         if tp not in assigned:
             continue  # revoked: its next owner starts from the committed offset
-        log.debug("partition %s: %s fetched record(s) not handed on; reading again from %d", tp[1], tp[0], offset)
+        log.debug("%s[%d]: fetched records not handed on; reading again from offset %d", tp[0], tp[1], offset)
         try:
             consumer._thread.seek(tp, offset)
         except Exception as exc:  # noqa: BLE001 - e.g. revoked in between; a rebalance seeks anyway
