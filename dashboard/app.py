@@ -75,6 +75,7 @@ from dashboard.figures import BLUE, RED, BarsFigure, HeatmapFigure, MapFigure, S
 from dashboard.filters import Filters
 from dashboard.health import read_health, render_health
 from dashboard.kpicards import kpi_cards_html
+from dashboard.prepared import PreparedPage
 from dashboard.queries import EMPTY_LAKE_MESSAGE, EmptyLakeError
 from dashboard.rows import TABLE_COLUMNS, ExportPlan, export_csv, map_points, plan_export, table_page
 from dashboard.selection import DateWindow, follow_lake
@@ -792,15 +793,24 @@ def _one_patch() -> Iterator[None]:
         yield
 
 
-def create_app(settings: DashboardSettings) -> BaseTemplate:
-    """One dashboard page; call once per browser session."""
+def create_app(settings: DashboardSettings, prepared: PreparedPage[Dashboard] | None = None) -> BaseTemplate:
+    """One dashboard page; call once per browser session.
+
+    With ``prepared`` (the server's), a visitor without filters in the URL gets
+    the page state built ahead (brought up to date with the lake first), and
+    the next one is built once this page has loaded (``dashboard.prepared``).
+    """
     url_values: dict[str, Any] = {}
     if pn.state.location is not None:
         try:
             url_values = dict(pn.state.location.query_params)
         except Exception:  # noqa: BLE001 - a malformed query string is ignored, never fatal
             log.info("ignoring an unreadable query string")
-    dashboard = Dashboard(settings, url_values=url_values)
+    dashboard = prepared.take() if prepared is not None and not url_values else None
+    if dashboard is None:
+        dashboard = Dashboard(settings, url_values=url_values)
+    else:
+        dashboard.refresh()  # the lake may have changed since it was built
     template = pn.template.BootstrapTemplate(
         title=APP_TITLE,
         sidebar=[dashboard.filters],
@@ -811,6 +821,8 @@ def create_app(settings: DashboardSettings) -> BaseTemplate:
     _index_models_once(template)
     dashboard.sync_url()
     dashboard.start_live_refresh()
+    if prepared is not None:
+        prepared.after_load(pn.state.onload)
     return template
 
 

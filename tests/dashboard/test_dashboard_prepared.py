@@ -1,0 +1,149 @@
+"""A page's state built ahead: handed out once, up to date with the lake, rebuilt after the page loads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from dashboard_lake_builder import SampleLake, add_rows, crime_row, settings_for
+
+from dashboard.app import Dashboard, create_app
+from dashboard.prepared import PreparedPage
+
+_WHO = contextvars.ContextVar("who", default="nobody")
+
+
+class _Counter:
+    def __init__(self, fail: int = 0) -> None:
+        self.calls = 0
+        self.fail = fail
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.fail:
+            raise RuntimeError("lake unreadable")
+        return f"page {self.calls} built for {_WHO.get()}"
+
+
+def test_a_prepared_value_is_handed_out_once() -> None:
+    build = _Counter()
+    prepared = PreparedPage(build)
+    assert prepared.take() is None
+    prepared.prepare()
+    prepared.prepare()  # one is waiting: nothing more is built
+    assert build.calls == 1
+    assert prepared.take() == "page 1 built for nobody"
+    assert prepared.take() is None
+    assert (prepared.built, prepared.taken) == (1, 1)
+
+
+def test_a_failed_build_is_logged_and_leaves_nothing_prepared(caplog: pytest.LogCaptureFixture) -> None:
+    prepared = PreparedPage(_Counter(fail=1))
+    with caplog.at_level(logging.ERROR, logger="dashboard.prepared"):
+        prepared.prepare()  # never raises
+    assert "building a page ahead failed" in caplog.text
+    assert prepared.take() is None
+    prepared.prepare()  # the next attempt builds
+    assert prepared.take() == "page 2 built for nobody"
+
+
+def test_the_next_value_is_built_after_load_outside_the_sessions_context() -> None:
+    prepared = PreparedPage(_Counter(), fallback_seconds=60.0)
+    loaded: list[Callable[[], None]] = []
+
+    async def session() -> None:
+        _WHO.set("session 1")  # as Panel's state.curdoc is set while it builds a session's page
+        prepared.after_load(loaded.append)
+        assert not prepared.ready  # nothing is built while the page itself is being built
+        await asyncio.sleep(0.05)
+        assert not prepared.ready
+        loaded.pop()()  # the browser reports the page loaded
+        await asyncio.sleep(0.05)
+
+    asyncio.run(session())
+    assert prepared.take() == "page 1 built for nobody"
+
+
+def test_without_a_browser_the_next_value_is_built_after_the_fallback_delay() -> None:
+    prepared = PreparedPage(_Counter(), fallback_seconds=0.05)
+
+    async def session() -> None:
+        prepared.after_load(lambda _callback: None)  # never loads: a health check, a crawler
+        await asyncio.sleep(0.2)
+
+    asyncio.run(session())
+    assert prepared.ready
+
+
+def _page(data_dir: Any, prepared: PreparedPage[Dashboard]) -> tuple[Dashboard | None, Document]:
+    """Build a page as the server does (inside an event loop); the Dashboard it showed, and its document."""
+    shown: list[Dashboard] = []
+
+    def build() -> Dashboard:
+        page = Dashboard(settings_for(data_dir))
+        shown.append(page)
+        return page
+
+    prepared._build = build  # the test watches which page is built when
+
+    async def session() -> Document:
+        doc = Document()
+        create_app(settings_for(data_dir), prepared).server_doc(doc)
+        await asyncio.sleep(0.05)  # outside a session Panel runs onload callbacks at once
+        return doc
+
+    doc = asyncio.run(session())
+    return (shown[0] if shown else None), doc
+
+
+def test_the_default_view_uses_the_prepared_page_and_prepares_the_next(sample_lake: SampleLake) -> None:
+    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings_for(sample_lake.data_dir)))
+    prepared.prepare()
+    waiting = prepared.take()
+    assert waiting is not None
+    prepared._ready = waiting  # keep a handle on the page that is handed out
+
+    built_next, doc = _page(sample_lake.data_dir, prepared)
+
+    assert prepared.taken == 2
+    assert waiting.series_figure.figure.id in {model.id for model in doc.models}  # the prepared page is shown
+    assert built_next is not None and built_next is not waiting
+    assert prepared.ready  # the next one was built once the page had loaded
+
+
+def test_a_prepared_page_shows_data_that_arrived_after_it_was_built(sample_lake: SampleLake) -> None:
+    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings_for(sample_lake.data_dir)))
+    prepared.prepare()
+    assert prepared._ready is not None
+    page = prepared._ready
+    assert page.window == (date(2024, 2, 18), date(2024, 3, 18))
+    before = page.shown_kpis.incidents
+
+    add_rows(sample_lake.lake_dir, [crime_row("late", datetime(2024, 3, 20, 10))])
+    _page(sample_lake.data_dir, prepared)
+
+    assert prepared.taken == 1
+    assert page.window == (date(2024, 2, 20), date(2024, 3, 20))  # follows the newest day
+    assert page.shown_kpis.incidents != before
+
+
+def test_a_url_with_filters_gets_its_own_page(sample_lake: SampleLake, monkeypatch: pytest.MonkeyPatch) -> None:
+    location = pn.io.location.Location(search="?start=2024-01-01&end=2024-01-07")  # the browser's URL
+    monkeypatch.setattr(type(pn.state), "location", property(lambda _self: location))
+    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings_for(sample_lake.data_dir)))
+    prepared.prepare()
+    waiting = prepared._ready
+
+    _built, doc = _page(sample_lake.data_dir, prepared)
+
+    assert prepared.taken == 0 and prepared._ready is waiting  # still waiting for a default view
+    assert waiting is not None and waiting.series_figure.figure.id not in {model.id for model in doc.models}
+    (dates,) = [m for m in doc.models if "filter-dates" in (getattr(m, "css_classes", None) or [])]
+    assert [str(d) for d in dates.value] == ["2024-01-01", "2024-01-07"]  # the URL's view
