@@ -10,7 +10,13 @@ Bokeh's own embedding asks:
 
 * MathJax only if a text actually holds TeX (``$$...$$``, ``\\[...\\]``,
   ``\\(...\\)``, as BokehJS itself checks); the dashboard's texts never do;
-* WebGL only if a plot draws with it (ours draw on a canvas).
+* WebGL only if a plot draws with it (ours draw on a canvas);
+* the ES-module shims (``es-module-shims``: loaded, run, and then scanning
+  the page on its load event, about 50 ms of a first render) only if a
+  Panel ES-module component (``ReactiveESM``) is on the page.
+
+Each check looks at every model on the page: Panel hands the bundle only the
+page's roots, and a template's content sits below them.
 """
 
 from __future__ import annotations
@@ -19,12 +25,27 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "page_needs_mathjax", "unused_bundles"]
+__all__ = ["install", "models_under", "page_needs_mathjax", "page_needs_module_shims", "unused_bundles"]
+
+_MODULE_SHIMS = "es-module-shims"
+
+
+def models_under(roots: Any) -> list[Any]:
+    """Every model under ``roots``, not just the roots (Panel passes a page's roots only).
+
+    From the document's own index when all roots share one (free: it is kept
+    up to date anyway); otherwise by walking each root's references.
+    """
+    roots = list(roots)
+    docs = {id(root.document) for root in roots}
+    document = roots[0].document if roots else None
+    if document is not None and len(docs) == 1:
+        return list(document.models)
+    return list({model.id: model for root in roots for model in root.references()}.values())
 
 
 def page_needs_mathjax(roots: Any) -> bool:
     """Whether any Panel HTML model under ``roots`` holds TeX."""
-    from bokeh.embed.bundle import _any
     from bokeh.embed.util import contains_tex_string
     from panel.models.markup import HTML
 
@@ -32,14 +53,21 @@ def page_needs_mathjax(roots: Any) -> bool:
         text = getattr(obj, "text", None)
         return isinstance(obj, HTML) and isinstance(text, str) and contains_tex_string(text)
 
-    return bool(_any(roots, needs))
+    return any(needs(model) for model in models_under(roots))
 
 
 def unused_bundles(roots: Any) -> set[str]:
     """The optional BokehJS bundles nothing under ``roots`` uses (``bokeh-gl`` without a WebGL plot)."""
     from bokeh.embed.bundle import _use_gl
 
-    return set() if _use_gl(roots) else {"bokeh-gl"}
+    return set() if _use_gl(set(models_under(roots))) else {"bokeh-gl"}
+
+
+def page_needs_module_shims(roots: Any) -> bool:
+    """Whether any model under ``roots`` is one of Panel's ES-module components (``ReactiveESM``)."""
+    from panel.models.esm import ReactiveESM
+
+    return any(isinstance(model, ReactiveESM) for model in models_under(roots))
 
 
 def _only_used(bundle_resources: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,7 +77,10 @@ def _only_used(bundle_resources: Callable[..., Any]) -> Callable[..., Any]:
             unused = unused_bundles(roots)
             if unused & set(components):
                 resources = resources.clone(components=[c for c in components if c not in unused])
-        return bundle_resources(roots, resources, *args, **kwargs)
+        bundled = bundle_resources(roots, resources, *args, **kwargs)
+        if roots and not page_needs_module_shims(roots):
+            bundled.js_files = [url for url in bundled.js_files if _MODULE_SHIMS not in str(url)]
+        return bundled
 
     return bundle
 

@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.document import Document
+from dashboard_lake_builder import SampleLake, settings_for
 
+from dashboard import bundles
 from dashboard.aggregates import Kpis, web_mercator
-from dashboard.bundles import page_needs_mathjax, unused_bundles
+from dashboard.app import create_app
+from dashboard.bundles import models_under, page_needs_mathjax, page_needs_module_shims, unused_bundles
 from dashboard.figures import (
     DOW_LABELS,
     MapFigure,
@@ -116,6 +119,30 @@ def test_mathjax_only_for_pages_with_tex() -> None:
     assert not page_needs_mathjax([plain])
     tex = pn.pane.Markdown("$$x^2$$").get_root(Document())
     assert page_needs_mathjax([tex])
+    nested = pn.Column(pn.Row(pn.pane.Markdown("rate $$r = a/n$$"))).get_root(Document())
+    assert page_needs_mathjax([nested])  # below the root, as in a template's content
+
+
+def test_the_module_shims_only_for_pages_with_an_es_module_component() -> None:
+    class Widget(pn.custom.JSComponent):
+        _esm = "export function render() { return document.createElement('div') }"
+
+    plain = pn.Column(pn.pane.Markdown("x"), pn.widgets.MultiChoice(options=["a"])).get_root(Document())
+    assert not page_needs_module_shims([plain])
+    assert page_needs_module_shims([pn.Column(pn.Row(Widget())).get_root(Document())])
+
+
+def test_a_served_page_lists_only_the_bundles_it_uses(sample_lake: SampleLake) -> None:
+    from bokeh.resources import Resources
+    from panel.io import server
+
+    bundles.install()
+    doc = Document()
+    create_app(settings_for(sample_lake.data_dir)).server_doc(doc)
+    scripts = [str(url) for url in server.bundle_resources(doc.roots, Resources(mode="server")).js_files]
+    assert any("bokeh.min.js" in url for url in scripts)
+    assert not [url for url in scripts if "es-module-shims" in url or "bokeh-gl" in url or "mathjax" in url]
+    assert models_under(doc.roots) == list(doc.models)
 
 
 def test_the_table_page_is_escaped_html() -> None:
@@ -141,6 +168,7 @@ def test_the_webgl_bundle_only_for_webgl_plots() -> None:
     assert unused_bundles([canvas]) == {"bokeh-gl"}
     canvas.output_backend = "webgl"
     assert unused_bundles([canvas]) == set()
+    assert unused_bundles([pn.Column(pn.pane.Bokeh(canvas)).get_root(Document())]) == set()
 
 
 def test_kpi_cards_show_the_figures_and_escape_the_types() -> None:
