@@ -104,6 +104,10 @@ _UNEXPECTED_MESSAGE = (
     "The dashboard could not read the lake because of an unexpected error; the details are in the server log."
 )
 bundles.install()
+# Panel asks every page's browser for its details (dark mode, pixel ratio, language, time zone,
+# WebGL...): one more root model, and seven messages back to the server as the page loads, each
+# flashing the busy indicator.  The page never reads them.
+pn.config.browser_info = False
 
 T = TypeVar("T")
 _FRESHNESS = "#### Freshness\n\n"  # the freshness panel's heading

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import panel as pn
 import panel.models.tabulator
@@ -70,13 +71,18 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> tuple[in
     pytest.fail(f"server did not answer {url} in {_STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
-def _page_texts(url: str) -> str:
-    """The text of every model in a fresh session's document, pulled over the websocket."""
+def _page_models(url: str) -> list[Any]:
+    """Every model in a fresh session's document, pulled over the websocket."""
     session = pull_session(url=url)
     try:
-        return "\n".join(str(getattr(model, "text", "")) for model in session.document.models)
+        return list(session.document.models)
     finally:
         session.close()
+
+
+def _page_texts(url: str) -> str:
+    """The text of every model in a fresh session's document."""
+    return "\n".join(str(getattr(model, "text", "")) for model in _page_models(url))
 
 
 def _websocket_status(port: int, origin: str, page: str) -> int:
@@ -141,6 +147,8 @@ def test_serve_answers_over_http_and_stops_on_sigterm(
     assert status == 200
     assert f"<title>{APP_TITLE}</title>" in page
     assert EMPTY_LAKE_FIRST_SENTENCE in _page_texts(url)
+    # Panel's BrowserInfo would send seven messages back as each page loads; the page never reads them.
+    assert "BrowserInfo" not in {type(model).__name__ for model in _page_models(url)}
 
     # The websocket is open to the localhost names on this port, and only to them.
     assert _websocket_status(port, f"http://127.0.0.1:{port}", page) == 101
