@@ -831,12 +831,14 @@ def create_app(settings: DashboardSettings, prepared: PreparedPage[Dashboard] | 
 
 
 def _index_models_once(template: BaseTemplate) -> None:
-    """Build the page's document with its model index computed once, not per root.
+    """Build the page's document with its model index computed once, not per root; stylesheets shared.
 
     Panel adds the template's roots one at a time, and Bokeh re-walks every model
     of the document after each (nine walks of ~300 models per page, about a
     quarter of building the document: 300 -> 225 ms median, measured in-process).
-    Freezing the index for the whole build leaves one walk at the end.
+    Freezing the index for the whole build leaves one walk at the end, after
+    the page's components have been given shared stylesheet models
+    (``bundles.share_stylesheets``: 71 -> 8 of them).
     """
     build = template.server_doc
 
@@ -844,7 +846,9 @@ def _index_models_once(template: BaseTemplate) -> None:
         if doc is None:
             return build(doc, title, location)
         with doc.models.freeze():
-            return build(doc, title, location)
+            built = build(doc, title, location)
+            bundles.share_stylesheets(model for root in built.roots for model in root.references())
+            return built
 
     template.server_doc = server_doc  # type: ignore[method-assign]
 

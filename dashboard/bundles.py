@@ -25,7 +25,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "models_under", "page_needs_mathjax", "page_needs_module_shims", "unused_bundles"]
+__all__ = [
+    "install",
+    "models_under",
+    "page_needs_mathjax",
+    "page_needs_module_shims",
+    "share_stylesheets",
+    "unused_bundles",
+]
 
 _MODULE_SHIMS = "es-module-shims"
 
@@ -68,6 +75,37 @@ def page_needs_module_shims(roots: Any) -> bool:
     from panel.models.esm import ReactiveESM
 
     return any(isinstance(model, ReactiveESM) for model in models_under(roots))
+
+
+def share_stylesheets(models: Any) -> int:
+    """Make every model under ``models`` use one stylesheet model per URL; the number of duplicates dropped.
+
+    Panel gives each component its own ``ImportedStyleSheet`` models when a
+    template applies its design (no document is there yet to share them):
+    the dashboard's page held 71 of them for 8 URLs, a quarter of the page's
+    ~300 models, each one built, sent and set up in the browser.  A
+    stylesheet model is a URL and nothing else, so sharing one changes
+    nothing on the page.
+    """
+    from bokeh.models import ImportedStyleSheet
+
+    shared: dict[str, Any] = {}
+    dropped = 0
+    for model in list(models):
+        sheets = getattr(model, "stylesheets", None)
+        if not sheets:
+            continue
+        kept = []
+        changed = False
+        for sheet in sheets:
+            use = shared.setdefault(sheet.url, sheet) if isinstance(sheet, ImportedStyleSheet) else sheet
+            if use is not sheet:
+                changed = True
+                dropped += 1
+            kept.append(use)
+        if changed:
+            model.stylesheets = kept
+    return dropped
 
 
 def _only_used(bundle_resources: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,13 @@ from dashboard_lake_builder import SampleLake, settings_for
 from dashboard import bundles
 from dashboard.aggregates import Kpis, web_mercator
 from dashboard.app import create_app
-from dashboard.bundles import models_under, page_needs_mathjax, page_needs_module_shims, unused_bundles
+from dashboard.bundles import (
+    models_under,
+    page_needs_mathjax,
+    page_needs_module_shims,
+    share_stylesheets,
+    unused_bundles,
+)
 from dashboard.figures import (
     DOW_LABELS,
     MapFigure,
@@ -161,6 +168,36 @@ def test_the_table_page_is_escaped_html() -> None:
     assert "<td>2024-03-18 22:05</td><td>1</td>" in page
     assert "<td>Yes</td><td></td></tr>" in page
     assert page.count("<tr>") == 2  # the header and one row
+
+
+def test_components_share_one_stylesheet_model_per_url() -> None:
+    from bokeh.models import ImportedStyleSheet
+
+    # Built without a shared document, as when a template applies its design: each pane its own sheets.
+    roots = [pn.pane.Markdown("a").get_root(Document()), pn.pane.Markdown("b").get_root(Document())]
+
+    def urls(root: Any) -> list[str]:
+        return [getattr(sheet, "url", sheet) for sheet in root.stylesheets]  # a sheet may be raw CSS
+
+    urls_before = [urls(root) for root in roots]
+    sheets = [sheet for root in roots for sheet in root.stylesheets if isinstance(sheet, ImportedStyleSheet)]
+    distinct = {sheet.url for sheet in sheets}
+    assert len({id(sheet) for sheet in sheets}) == len(sheets) > len(distinct)
+
+    assert share_stylesheets(roots) == len(sheets) - len(distinct)
+    assert [urls(root) for root in roots] == urls_before  # same sheets, same order
+    shared = {id(sheet) for root in roots for sheet in root.stylesheets if isinstance(sheet, ImportedStyleSheet)}
+    assert len(shared) == len(distinct)
+
+
+def test_a_page_holds_one_stylesheet_model_per_url(sample_lake: SampleLake) -> None:
+    from bokeh.models import ImportedStyleSheet
+
+    doc = Document()
+    create_app(settings_for(sample_lake.data_dir)).server_doc(doc)
+    sheets = [model for model in doc.models if isinstance(model, ImportedStyleSheet)]
+    assert sheets
+    assert len(sheets) == len({sheet.url for sheet in sheets})
 
 
 def test_the_webgl_bundle_only_for_webgl_plots() -> None:
