@@ -187,7 +187,12 @@ def test_dashboard_in_chromium(served: tuple[str, Path]) -> None:
             page.get_by_text("Every located incident").first.wait_for(timeout=10_000)
             # Series, top types, heatmap, arrest rate and map: Bokeh canvases (titles are drawn, not text).
             page.wait_for_function(f"() => ({_COUNT_CANVASES})() >= 5", timeout=20_000)
-            assert "start=2024-02-18" in page.url and "end=2024-03-18" in page.url
+            # The server writes the view into the URL once the page has loaded (Panel's onload): it lands
+            # a moment after the views, so wait for it rather than read it at once.
+            page.wait_for_function(
+                "() => location.search.includes('start=2024-02-18') && location.search.includes('end=2024-03-18')",
+                timeout=10_000,
+            )
             page.wait_for_function(f"() => ({_RENDER_MARKER})() === '1:views'", timeout=10_000)
 
             # 2. A filter by clicking: Arrest = Yes.  KPI and the URL follow.
