@@ -1,9 +1,10 @@
-"""Three fixes to Faust's (faust-streaming 0.15) consumer offset bookkeeping.
+"""Four fixes to Faust's (faust-streaming 0.15) consumer offset bookkeeping.
 
-All were found by the two-worker kill test (a worker SIGKILLed half-way, the
-survivor takes over its partitions), which failed about one run in five on a
-loaded machine.  Each is applied to the app's consumer instance by
-:func:`fix_consumer`; each has a unit test, and the kill test is their proof.
+The first three were found by the two-worker kill test (a worker SIGKILLed
+half-way, the survivor takes over its partitions), which failed about one run
+in five on a loaded machine; the fourth by traces of the kill-and-restart test,
+which failed in CI.  Each is applied to the app's consumer instance by
+:func:`fix_consumer`; each has a unit test, and the kill tests are their proof.
 (Upgrading Faust: re-check each against its ``transport/consumer.py``.)
 
 1. **Seek-back must rewind partitions that have no committed offset.**  Faust
@@ -35,6 +36,26 @@ loaded machine.  Each is applied to the app's consumer instance by
    twice.  Every record a fetch returned and ``getmany`` did not yield now sends
    its partition back to the first such offset.
 
+4. **No record is handed on across a seek to the committed offsets.**  After a
+   rebalance Faust resumes the stream partitions and only then awaits
+   ``perform_seek`` (one broker round trip per partition), while the flow is
+   already running: the fetcher keeps handing on records fetched from the old
+   positions, and when the seek ends it resets the read offsets under them.
+   The next record of the old fetch then looks like a jump (Faust books a gap,
+   which it counts as acknowledged) and the records read again from the
+   committed offset look already read (Faust drops them).  Traces showed both;
+   a restarted worker's commit then stood still below a record it had dropped,
+   until the stall watchdog stopped it.  Now a fetch that returns while a seek
+   runs is put back whole, a fetch that a seek overtakes stops handing on (the
+   seek has set its positions), and the read offsets the seek set are restored
+   over the one the last handed-on record wrote after it.  A seek also forgets
+   the acknowledgements and gaps booked above the committed offsets, as every
+   record from there is read again: during a rebalance Faust's stream
+   acknowledges records it skips unprocessed (old generation, flow stopped),
+   and such an acknowledgement let a commit pass records still on their way
+   to the lake.  For the same reason nothing is committed from a revocation
+   (where Faust forgets the committed offsets) until that seek has ended.
+
 Re-reading is always safe here: the fold is last-write-wins and ignores
 versions the table already has.
 """
@@ -43,11 +64,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "SeekGuard",
     "dedupe_acked_before_commit",
+    "first_offsets",
     "fix_consumer",
+    "forget_booked_acks",
+    "guard_seeks",
     "needs_rewind",
     "rewind_uncommitted_on_seek",
     "seek_back_undelivered",
@@ -61,7 +87,7 @@ def fix_consumer(consumer: Any) -> None:
     """Apply the three fixes to a Faust aiokafka consumer (``app.consumer``)."""
     rewind_uncommitted_on_seek(consumer)
     dedupe_acked_before_commit(consumer)
-    seek_back_undelivered(consumer)
+    seek_back_undelivered(consumer, guard_seeks(consumer))
 
 
 def needs_rewind(committed: Mapping[Any, int | None]) -> list[Any]:
@@ -111,14 +137,85 @@ def undelivered(records: Mapping[Any, Sequence[Any]], delivered: Mapping[Any, in
     return back
 
 
-def seek_back_undelivered(consumer: Any) -> None:
-    """Replace ``getmany`` with Faust's own, plus a seek back for what it fetched but did not yield."""
+@dataclass
+class SeekGuard:
+    """What the fetch loop must know of Faust's seeks to the committed offsets (``perform_seek``)."""
+
+    running: int = 0  # seeks in progress
+    epoch: int = 0  # moves when a seek starts and when it ends
+    read_offsets: dict[Any, int | None] = field(default_factory=dict)  # as the last seek left them
+    settled: bool = True  # False from a revocation until the next seek has ended: no commits
+
+    def moved_since(self, epoch: int) -> bool:
+        """Has a seek started or ended since ``epoch``?"""
+        return self.running > 0 or self.epoch != epoch
+
+
+def guard_seeks(consumer: Any) -> SeekGuard:
+    """Wrap ``perform_seek`` so the fetch loop can tell when a seek overtook a fetch, and hold
+    commits from a revocation until the next seek has ended (fix 4)."""
+    guard = SeekGuard()
+    perform_seek: Callable[[], Awaitable[None]] = consumer.perform_seek
+    on_partitions_revoked: Callable[[Any], Awaitable[None]] = consumer.on_partitions_revoked
+    new_offset: Callable[[Any], int | None] = consumer._new_offset
+
+    async def perform_seek_guarded() -> None:
+        guard.running += 1
+        guard.epoch += 1
+        try:
+            await perform_seek()
+            forget_booked_acks(consumer)
+            guard.settled = True
+        finally:
+            guard.running -= 1
+            guard.epoch += 1
+            guard.read_offsets = dict(consumer._read_offset)  # Faust's read offsets (private)
+
+    async def on_partitions_revoked_unsettled(revoked: Any) -> None:
+        # Faust forgets the committed offsets here; until a seek sets them again, a commit would
+        # take the first run of acknowledged offsets for committable, skipped records included.
+        guard.settled = False
+        await on_partitions_revoked(revoked)
+
+    def new_offset_once_settled(tp: Any) -> int | None:
+        return new_offset(tp) if guard.settled else None
+
+    consumer.perform_seek = perform_seek_guarded
+    consumer.on_partitions_revoked = on_partitions_revoked_unsettled
+    consumer._new_offset = new_offset_once_settled
+    return guard
+
+
+def forget_booked_acks(consumer: Any) -> None:
+    """After a seek to the committed offsets: every acknowledgement and gap Faust booked is stale.
+
+    Faust only books offsets at or above the committed one, and everything from there is read (and
+    acknowledged) again; records finished after the seek are booked anew.
+    """
+    for book in (consumer._acked, consumer._acked_index, consumer._gap):  # Faust's bookkeeping (private)
+        book.clear()
+
+
+def first_offsets(records: Mapping[Any, Sequence[Any]]) -> dict[Any, int]:
+    """Per partition, the first offset of a fetch: where putting the whole fetch back seeks to."""
+    return {tp: batch[0].offset for tp, batch in records.items() if batch}
+
+
+def seek_back_undelivered(consumer: Any, guard: SeekGuard) -> None:
+    """Replace ``getmany`` with Faust's own, plus a seek back for what it fetched but did not yield,
+    and no record handed on once a seek to the committed offsets has overtaken the fetch."""
 
     async def getmany(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         records, active_partitions = await consumer._wait_next_records(timeout)
         generation_id = consumer.app.consumer_generation_id
         if records is None or consumer.should_stop:
             return
+        if guard.running:
+            # Fetched while a seek moves the positions: partitions it has not reached yet returned
+            # records from their old positions.  Put the fetch back; the seek moves on from there.
+            _seek_back(consumer, first_offsets(records))
+            return
+        epoch = guard.epoch
         if not consumer.flow_active:
             # Faust's own answer to a fetch while the flow is stopped: back to the committed offsets.
             try:
@@ -131,12 +228,20 @@ def seek_back_undelivered(consumer: Any) -> None:
             for tp, record in consumer.scheduler.iterate(records):
                 if not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
                     break
+                if guard.moved_since(epoch):
+                    break
                 if active_partitions is None or tp in active_partitions or tp in consumer._buffered_partitions:
                     consumer.app.monitor.track_tp_end_offset(tp, consumer.highwater(tp))
                     yield tp, consumer._to_message(tp, record)
                     delivered[tp] = record.offset
         finally:
-            _seek_back(consumer, undelivered(records, delivered))
+            if guard.moved_since(epoch):
+                # The seek set every position and read offset; the fetch loop has since written the
+                # read offset of the last record handed on over one of them.  Put them back.
+                if not guard.running:
+                    consumer._read_offset.update(guard.read_offsets)
+            else:
+                _seek_back(consumer, undelivered(records, delivered))
 
     consumer.getmany = getmany
 

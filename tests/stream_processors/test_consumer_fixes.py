@@ -1,6 +1,6 @@
-"""The two Faust consumer fixes, on Faust's real consumer object (no broker needed).
+"""The Faust consumer fixes, on Faust's real consumer object (no broker needed).
 
-The integration proof is the two-worker kill test in test_processor_kills.py.
+The integration proofs are the kill tests in test_processor_kills.py.
 """
 
 from __future__ import annotations
@@ -153,3 +153,101 @@ def test_a_fetch_handed_on_whole_seeks_nothing() -> None:
     consumer = _fetching_consumer({p0: [_Record(o) for o in (40, 41)]}, None)
     assert _drain(consumer) == [(0, 40), (0, 41)]
     assert consumer.seeks == []
+
+
+def _drain_with_a_seek(consumer: Any, seek_after: int, committed: dict[Any, int]) -> list[tuple[int, int]]:
+    """Faust's fetch loop over one fetch, as far as read offsets go; after ``seek_after`` records were
+    handed on, a seek to ``committed`` runs to its end while that record is still being handed on."""
+    consumer._thread.committed = committed
+
+    async def run() -> list[tuple[int, int]]:
+        handed: list[tuple[int, int]] = []
+        async for tp, message in consumer.getmany(timeout=1.0):
+            handed.append(message)
+            if len(handed) == seek_after:
+                await consumer.perform_seek()  # Faust's recovery, while the flow runs
+            consumer._read_offset[tp] = message[1]  # as Faust's fetch loop does once a record is handed on
+        return handed
+
+    return asyncio.run(run())
+
+
+def test_a_seek_that_overtakes_a_fetch_stops_it_and_its_read_offsets_stand() -> None:
+    p0, p1 = TopicPartition(T, 0), TopicPartition(T, 1)
+    consumer = _fetching_consumer({p0: [_Record(o) for o in (40, 41, 42)], p1: [_Record(o) for o in (7, 8)]}, None)
+    handed = _drain_with_a_seek(consumer, 2, {p0: 30, p1: 5})
+    # Nothing of the old fetch after the seek, and no seek back over the committed positions.
+    assert handed == [(0, 40), (1, 7)]
+    assert consumer.seeks == []
+    # The read offsets are the seek's, so records 30.. and 5.. read again are not dropped as seen.
+    assert consumer._read_offset[p0] == 30 and consumer._read_offset[p1] == 5
+
+
+def test_a_fetch_that_returns_while_a_seek_runs_is_put_back_whole() -> None:
+    p0, p1 = TopicPartition(T, 0), TopicPartition(T, 1)
+    consumer = _fetching_consumer({p0: [_Record(o) for o in (40, 41)], p1: [_Record(o) for o in (7, 8)]}, None)
+    release = asyncio.Event()
+    seek_to_committed = consumer._thread.seek_to_committed
+
+    async def slow_seek_to_committed() -> dict[Any, int | None]:
+        await release.wait()  # one broker round trip per partition
+        return await seek_to_committed()
+
+    consumer._thread.seek_to_committed = slow_seek_to_committed
+
+    async def run() -> list[Any]:
+        seek = asyncio.ensure_future(consumer.perform_seek())
+        await asyncio.sleep(0)
+        handed = [message async for _tp, message in consumer.getmany(timeout=1.0)]
+        release.set()
+        await seek
+        return handed
+
+    assert asyncio.run(run()) == []
+    assert consumer.seeks == [(p0, 40), (p1, 7)]
+
+
+def test_a_fetch_after_a_seek_has_ended_is_handed_on_whole() -> None:
+    p0 = TopicPartition(T, 0)
+    consumer = _fetching_consumer({p0: [_Record(o) for o in (30, 31)]}, None)
+    consumer._thread.committed = {p0: 30}
+    asyncio.run(consumer.perform_seek())
+    assert _drain(consumer) == [(0, 30), (0, 31)]
+    assert consumer.seeks == []
+
+
+def _book_acks(consumer: Any, tp: Any, offsets: range) -> None:
+    """Acknowledge ``offsets`` as ``Consumer.ack`` books them."""
+    for offset in offsets:
+        consumer._acked[tp].append(offset)
+        consumer._acked_index[tp].add(offset)
+
+
+def test_a_seek_forgets_acks_of_records_skipped_during_the_rebalance() -> None:
+    tp = TopicPartition(T, 0)
+    consumer = _consumer({tp: 2050})
+    # Mid-rebalance the stream skipped records 2500-2600 unprocessed and acknowledged them.
+    _book_acks(consumer, tp, range(2500, 2601))
+    asyncio.run(consumer.perform_seek())  # back to the committed 2050: all of it is read again
+    _book_acks(consumer, tp, range(2050, 2500))  # processed again up to 2499; 2500- still on their way
+    assert _commit_rounds(consumer, 3) == 2500
+
+
+def test_records_finished_after_the_seek_are_booked() -> None:
+    tp = TopicPartition(T, 0)
+    consumer = _consumer({tp: 2050})
+    asyncio.run(consumer.perform_seek())
+    _book_acks(consumer, tp, range(2050, 2100))
+    assert _commit_rounds(consumer, 2) == 2100
+
+
+def test_nothing_is_committed_from_a_revocation_until_the_seek_has_ended() -> None:
+    tp = TopicPartition(T, 0)
+    consumer = _consumer({tp: 2050})
+    consumer._committed_offset[tp] = 2050
+    asyncio.run(consumer.on_partitions_revoked({tp}))  # Faust forgets the committed offset here
+    _book_acks(consumer, tp, range(2500, 2601))  # skipped unprocessed, acknowledged anyway
+    assert consumer._new_offset(tp) is None  # not 2601
+    asyncio.run(consumer.perform_seek())
+    _book_acks(consumer, tp, range(2050, 2060))
+    assert consumer._new_offset(tp) == 2060
