@@ -120,8 +120,9 @@ def test_kill9_at_random_points_then_the_lake_is_exact(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        # Wait for this run to write the lake, then kill it at a random moment of what follows.
+        # Wait for this run to write the lake, then kill it at a random moment of what follows.  A run
+        # that replays only what the lake already has writes nothing: after 45 s it is killed anyway.
+        deadline = time.monotonic() + 45
         while (metadata.stat().st_mtime_ns if metadata.exists() else 0) == before and time.monotonic() < deadline:
             assert proc.poll() is None, "the processor died on its own"
             time.sleep(0.01)
@@ -243,4 +244,39 @@ def test_sigterm_mid_stream_exits_cleanly_and_loses_nothing(
             check=False,
         )
     assert final.returncode == 0, log.read_text()[-3000:]
+    _assert_exact(tmp_path, expected)
+
+
+def test_a_worker_frozen_past_its_session_timeout_resumes_and_the_lake_is_exact(
+    kafka_stack: KafkaStack, topic_name: str, tmp_path: Path
+) -> None:
+    """A worker stopped (SIGSTOP: a stalled VM, a long GC pause) for longer than its session
+    timeout is thrown out of the group; resumed, it rejoins in a new generation, must
+    re-read what it had fetched but not written, and catch up with nothing lost or doubled."""
+    rng = random.Random(99)
+    env, expected = _stream_with_history(
+        kafka_stack, topic_name, tmp_path, 99, BATCH_MAX_EVENTS="700", BACKFILL_BATCH_EVENTS="2100"
+    )
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crimestream.cli", "process", "--until-caught-up"],
+            env=dict(os.environ, **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "flush:" not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker never flushed"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(float(env["PROCESSOR_SESSION_TIMEOUT_SECONDS"]) + 4)  # past the session: the group drops it
+        proc.send_signal(signal.SIGCONT)
+        assert proc.wait(600) == 0, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     _assert_exact(tmp_path, expected)
