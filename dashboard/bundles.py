@@ -17,6 +17,12 @@ Bokeh's own embedding asks:
 
 Each check looks at every model on the page: Panel hands the bundle only the
 page's roots, and a template's content sits below them.
+
+The page's HTML is also cheaper to render: the MathJax check looks for TeX's
+delimiters before it runs BokehJS' pattern over a text (the incident table's
+HTML is large), and Panel's stylesheet URL patch takes the page's stylesheet
+models from the document's index instead of walking the page once per root
+(nine walks; 20-30 ms of every page, measured in-process).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ __all__ = [
     "models_under",
     "page_needs_mathjax",
     "page_needs_module_shims",
+    "patch_page_css",
     "share_stylesheets",
     "unused_bundles",
 ]
@@ -58,9 +65,46 @@ def page_needs_mathjax(roots: Any) -> bool:
 
     def needs(obj: Any) -> bool:
         text = getattr(obj, "text", None)
-        return isinstance(obj, HTML) and isinstance(text, str) and contains_tex_string(text)
+        if not (isinstance(obj, HTML) and isinstance(text, str)):
+            return False
+        return _has_tex_delimiters(text) and contains_tex_string(text)
 
     return any(needs(model) for model in models_under(roots))
+
+
+def _has_tex_delimiters(text: str) -> bool:
+    """What BokehJS' TeX pattern needs before it can match: an opening ``$$``, ``\\[`` or ``\\(``."""
+    return "$$" in text or "\\[" in text or "\\(" in text
+
+
+def patch_page_css(root: Any, dist_url: str) -> None:
+    """Panel's ``patch_model_css`` (point the stylesheets at the server's static files), with the
+    stylesheet models taken from the document's index rather than a walk below ``root``.
+
+    Panel calls it once per root of the page; every call patches all of the document's
+    stylesheet models, which is what the calls do together.  The URL changes are not sent to
+    the browser (the page is not loaded yet), exactly as in Panel's own.
+    """
+    from bokeh.models import ImportedStyleSheet
+    from panel.io.resources import patch_stylesheet
+    from panel.io.state import state
+
+    doc = root.document
+    if doc is None:
+        for sheet in root.select({"type": ImportedStyleSheet}):
+            patch_stylesheet(sheet, dist_url)
+        return
+    held = doc.callbacks.hold_value
+    events = list(doc.callbacks._held_events)  # Panel's own handling of the held events (private)
+    doc.hold()
+    for model in list(doc.models):
+        if isinstance(model, ImportedStyleSheet):
+            patch_stylesheet(model, dist_url)
+    doc.callbacks._held_events = events
+    if held or not state._loaded.get(doc):
+        doc.callbacks._hold = held
+    else:
+        doc.unhold()
 
 
 def unused_bundles(roots: Any) -> set[str]:
@@ -130,3 +174,4 @@ def install() -> None:
 
     resources._panel_use_mathjax = page_needs_mathjax  # type: ignore[attr-defined]
     server.bundle_resources = _only_used(server.bundle_resources)  # type: ignore[attr-defined]
+    server.patch_model_css = patch_page_css  # type: ignore[attr-defined]

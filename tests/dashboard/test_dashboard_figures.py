@@ -19,6 +19,7 @@ from dashboard.bundles import (
     models_under,
     page_needs_mathjax,
     page_needs_module_shims,
+    patch_page_css,
     share_stylesheets,
     unused_bundles,
 )
@@ -218,3 +219,38 @@ def test_kpi_cards_show_the_figures_and_escape_the_types() -> None:
     assert "10 days" in page and "120.0 per day" in page
     unknown = Kpis(incidents=5, arrests=0, domestic=0, previous_incidents=0, previous_covered=False)
     assert ">n/a<" in kpi_cards_html(unknown, filters)
+
+
+def test_the_page_passes_bokehs_integrity_checks(sample_lake: SampleLake) -> None:
+    """The served dashboard skips Bokeh's per-session document checks (``skip_document_validation``):
+    they run here instead, on the page as it is built."""
+    from bokeh.core.validation.check import check_integrity
+
+    doc = Document()
+    create_app(settings_for(sample_lake.data_dir)).server_doc(doc)
+    issues = check_integrity(list(doc.models))
+    assert issues.error == [] and issues.warning == []
+
+
+def test_the_mathjax_check_runs_the_tex_pattern_only_on_texts_with_its_delimiters() -> None:
+    from bokeh.embed.util import contains_tex_string
+
+    texts = ["plain $5 and <td>$</td>", "a $$x^2$$ b", r"\[x\]", r"\(x\)", "$$ unclosed", "<b>\\</b>"]
+    for text in texts:
+        assert page_needs_mathjax([pn.pane.HTML(text).get_root(Document())]) == contains_tex_string(text), text
+
+
+def test_stylesheets_are_patched_as_panels_own_patch_does(sample_lake: SampleLake) -> None:
+    from bokeh.models import ImportedStyleSheet
+    from panel.io.resources import patch_model_css
+
+    def patched_urls(patch: Any) -> list[str]:
+        doc = Document()
+        create_app(settings_for(sample_lake.data_dir)).server_doc(doc)
+        for root in doc.roots:
+            patch(root, dist_url="./static/extensions/panel/")
+        return sorted(model.url for model in doc.models if isinstance(model, ImportedStyleSheet))
+
+    ours = patched_urls(patch_page_css)
+    assert ours == patched_urls(patch_model_css)
+    assert any(url.startswith("./static/extensions/panel/") for url in ours)
