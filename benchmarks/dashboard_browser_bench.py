@@ -82,10 +82,51 @@ configure_logging(settings.log_level)
 serve(settings)
 """
 
+# The first-render baseline: the same template, server and trimmed bundles, holding one line of
+# text: what any Panel page costs before it shows anything of its own.
+_SERVE_EMPTY = """
+import sys
+
+import panel as pn
+
+from dashboard.bundles import install
+
+install()
+pn.config.browser_info = False
+
+
+def page():
+    template = pn.template.BootstrapTemplate(
+        title="crimestream", sidebar_width=340, header_background="#1f3a5f"
+    )
+    template.main.append(pn.pane.Markdown("Nothing to see: the baseline page."))
+    return template
+
+
+port = int(sys.argv[1])
+pn.serve({"/": page}, port=port, address="127.0.0.1", websocket_origin=[f"127.0.0.1:{port}"], show=False)
+"""
+
 # Runs in the page before its own scripts: helpers the benchmark calls with page.evaluate.
 _PAGE_JS = r"""
 window.__bench = (() => {
   const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  // A first render's phases: when BokehJS was defined (its main script run) and when the page's
+  // document had arrived (pulled over the websocket and built in the page), polled every frame.
+  const phases = {bokeh: 0, doc: 0};
+  (function poll() {
+    const now = performance.now();
+    if (window.Bokeh && !phases.bokeh) phases.bokeh = now;
+    if (window.Bokeh && Bokeh.documents && Bokeh.documents.length && !phases.doc) phases.doc = now;
+    if (!phases.doc) requestAnimationFrame(poll);
+  })();
+  const timeline = () => {
+    const navigation = performance.getEntriesByType('navigation')[0];
+    const scripts = performance.getEntriesByType('resource').filter((e) => e.initiatorType === 'script');
+    return {htmlMs: navigation ? navigation.responseEnd : 0,
+            scriptsMs: scripts.length ? Math.max(...scripts.map((e) => e.responseEnd)) : 0,
+            bokehMs: phases.bokeh, docMs: phases.doc};
+  };
   const findMarker = (root) => {
     for (const el of root.querySelectorAll('*')) {
       if (el.classList && el.classList.contains('render-marker')) return el;
@@ -184,9 +225,8 @@ window.__bench = (() => {
     const figures = views().filter((v) => v.model.type === 'Figure' && v.el.isConnected
         && v.el.getBoundingClientRect().height > 0).length;
     const tables = (tableRows(document) ?? 0) > 0 ? 1 : 0;
-    const navigation = performance.getEntriesByType('navigation')[0];
     return {t: performance.now(), generation: generation(), outcome: el.dataset.renderOutcome,
-            serverMs: Number(el.dataset.renderMs), figures, tables, htmlMs: navigation ? navigation.responseEnd : 0};
+            serverMs: Number(el.dataset.renderMs), figures, tables, ...timeline()};
   }
   function widget(name) {
     for (const model of Bokeh.documents[0]._all_models.values()) {
@@ -205,7 +245,14 @@ window.__bench = (() => {
     const done = await settled(before + 1, timeoutMs);
     return {...done, ms: done.t - t0};
   }
-  return {settled, change};
+  // The baseline page: BokehJS has built its document and every view is idle.
+  async function loaded(timeoutMs) {
+    const check = deadline(timeoutMs);
+    while (!bokehReady()) { check(); await frame(); }
+    await idle(check);
+    return {t: performance.now(), ...timeline()};
+  }
+  return {settled, change, loaded};
 })();
 """
 
@@ -219,6 +266,27 @@ class Change:
     value: Any
 
 
+@dataclass(frozen=True)
+class Phases:
+    """Milliseconds from navigation start: HTML in, scripts in, BokehJS up, document built, drawn."""
+
+    html: float
+    scripts: float
+    bokeh: float
+    document: float
+    drawn: float
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> Phases:
+        return cls(
+            float(result["htmlMs"]),
+            float(result["scriptsMs"]),
+            float(result["bokehMs"]),
+            float(result["docMs"]),
+            float(result["t"]),
+        )
+
+
 @dataclass
 class Results:
     cold_ms: list[float] = field(default_factory=list)
@@ -226,6 +294,9 @@ class Results:
     cold_server_start_s: list[float] = field(default_factory=list)
     warm_ms: list[float] = field(default_factory=list)
     warm_html_ms: list[float] = field(default_factory=list)
+    empty_ms: list[float] = field(default_factory=list)  # the baseline page, loaded between warm loads
+    empty_html_ms: list[float] = field(default_factory=list)
+    phases: dict[str, list[Phases]] = field(default_factory=dict)  # "warm" / "baseline": each load's phases
     redraw: dict[str, list[float]] = field(default_factory=dict)
     redraw_server: dict[str, list[float]] = field(default_factory=dict)
     revisit_ms: list[float] = field(default_factory=list)
@@ -337,6 +408,27 @@ def served(lake_dir: Path, work: Path) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+@contextmanager
+def served_empty_page(work: Path) -> Iterator[Server]:
+    """The first-render baseline page (``_SERVE_EMPTY``) in its own process, stopped on exit."""
+    port = _free_port()
+    log_path = work / f"empty-{port}.log"
+    url = f"http://127.0.0.1:{port}/"
+    started = time.perf_counter()
+    with log_path.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", _SERVE_EMPTY, str(port)], cwd=ROOT, stdout=out, stderr=out)
+    try:
+        _wait_ready(process, url, log_path)
+        yield Server(process, url, log_path, time.perf_counter() - started)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 # --- the browser ----------------------------------------------------------------------------
 
 
@@ -350,8 +442,9 @@ def _check(result: dict[str, Any], server: Server, what: str) -> dict[str, Any]:
     return result
 
 
-def first_render(browser: Any, server: Server) -> tuple[float, float]:
-    """Milliseconds from navigation start until every view is drawn, and until the page's HTML was in.
+def first_render(browser: Any, server: Server) -> Phases:
+    """Milliseconds from navigation start until each phase of the page's first render; ``drawn``: every
+    view drawn.
 
     On a fresh page (new browser context: nothing cached).  The HTML arrives once the server has
     built the session's page.
@@ -363,7 +456,20 @@ def first_render(browser: Any, server: Server) -> tuple[float, float]:
         page.goto(server.url, wait_until="commit", timeout=STEP_TIMEOUT_MS)
         result = page.evaluate("([g, t]) => window.__bench.settled(g, t)", [1, STEP_TIMEOUT_MS])
         _check(result, server, "first render")
-        return float(result["t"]), float(result["htmlMs"])
+        return Phases.of(result)
+    finally:
+        context.close()
+
+
+def empty_render(browser: Any, server: Server) -> Phases:
+    """The baseline page's first render, phase by phase (``drawn``: built and idle)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.add_init_script(_PAGE_JS)
+        page.goto(server.url, wait_until="commit", timeout=STEP_TIMEOUT_MS)
+        result = page.evaluate("(t) => window.__bench.loaded(t)", STEP_TIMEOUT_MS)
+        return Phases.of(result)
     finally:
         context.close()
 
@@ -407,6 +513,7 @@ def report(results: Results, rows: int, repeat: int) -> tuple[str, dict[str, flo
     figures = {
         "first_render_p50_ms": round(_pct(results.warm_ms, 0.5), 1),
         "first_render_cold_ms": round(_pct(results.cold_ms, 0.5), 1),
+        "empty_page_p50_ms": round(_pct(results.empty_ms, 0.5), 1),
         "filter_redraw_p50_ms": round(_pct(every, 0.5), 1),
         "filter_redraw_p95_ms": round(_pct(every, 0.95), 1),
     }
@@ -418,6 +525,8 @@ def report(results: Results, rows: int, repeat: int) -> tuple[str, dict[str, flo
         "model updates); for a first render, when the page's HTML was in (the server had built the page). "
         f"Cold server start (process start to ready, fact table built): "
         f"{', '.join(f'{s:.1f}s' for s in results.cold_server_start_s)}. "
+        "Baseline: the same template, server and bundles with one line of text, loaded between the warm "
+        "loads (what any Panel page costs before it shows anything). "
         "Noisy: 2 CPU cores shared with other work.",
         "",
         "| measure | n | p50 | p95 | server p50 | goal | met |",
@@ -446,6 +555,8 @@ def report(results: Results, rows: int, repeat: int) -> tuple[str, dict[str, flo
         "p50 < 2000",
         _verdict(warm, GOAL_FIRST_RENDER_MS),
     )
+    if results.empty_ms:
+        row("baseline: empty Panel page, same template", results.empty_ms, results.empty_html_ms, "–", "")
     for kind, values in results.redraw.items():
         p95 = _pct(values, 0.95)
         row(f"redraw: {kind}", values, results.redraw_server[kind], "p95 < 500", _verdict(p95, GOAL_REDRAW_P95_MS))
@@ -460,6 +571,22 @@ def report(results: Results, rows: int, repeat: int) -> tuple[str, dict[str, flo
             "p95 < 500",
             _verdict(p95, GOAL_REDRAW_P95_MS),
         )
+    if results.phases:
+        lines += [
+            "",
+            "First render, phase by phase (p50, ms from navigation start): HTML in; every script in; "
+            "BokehJS up (its main script run); the page's document pulled over the websocket and built; "
+            "every view drawn.",
+            "",
+            "| page | HTML in | scripts in | BokehJS up | document built | drawn |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, loads in results.phases.items():
+            cells = [
+                _pct([getattr(load, phase) for load in loads], 0.5)
+                for phase in ("html", "scripts", "bokeh", "document", "drawn")
+            ]
+            lines.append(f"| {name} | " + " | ".join(f"{cell:.0f}" for cell in cells) + " |")
     return "\n".join(lines), figures
 
 
@@ -497,17 +624,25 @@ def run(args: argparse.Namespace) -> Results:
             for i in range(args.cold_loads):
                 with served(lake_dir, Path(tmp)) as server:
                     results.cold_server_start_s.append(server.start_seconds)
-                    rendered, html = first_render(browser, server)
-                    results.cold_ms.append(rendered)
-                    results.cold_html_ms.append(html)
-                    print(f"cold load {i + 1}: {rendered:.0f} ms (HTML in at {html:.0f} ms)", flush=True)
+                    cold = first_render(browser, server)
+                    results.cold_ms.append(cold.drawn)
+                    results.cold_html_ms.append(cold.html)
+                    print(f"cold load {i + 1}: {cold.drawn:.0f} ms (HTML in at {cold.html:.0f} ms)", flush=True)
                     if i < args.cold_loads - 1:
                         continue
-                    for _ in range(args.loads):
-                        rendered, html = first_render(browser, server)
-                        results.warm_ms.append(rendered)
-                        results.warm_html_ms.append(html)
+                    with served_empty_page(Path(tmp)) as empty:
+                        empty_render(browser, empty)  # its server's first page: not a sample
+                        for _ in range(args.loads):  # alternating, so both see the machine alike
+                            warm = first_render(browser, server)
+                            results.warm_ms.append(warm.drawn)
+                            results.warm_html_ms.append(warm.html)
+                            results.phases.setdefault("dashboard, warm", []).append(warm)
+                            base = empty_render(browser, empty)
+                            results.empty_ms.append(base.drawn)
+                            results.empty_html_ms.append(base.html)
+                            results.phases.setdefault("baseline page", []).append(base)
                     print(f"warm loads: {', '.join(f'{ms:.0f}' for ms in results.warm_ms)} ms", flush=True)
+                    print(f"baseline page: {', '.join(f'{ms:.0f}' for ms in results.empty_ms)} ms", flush=True)
                     for change, ms, server_ms in redraws(browser, server, changes):
                         results.redraw.setdefault(change.kind, []).append(ms)
                         results.redraw_server.setdefault(change.kind, []).append(server_ms)
