@@ -84,7 +84,7 @@ log = logging.getLogger(__name__)
 
 
 def fix_consumer(consumer: Any) -> None:
-    """Apply the three fixes to a Faust aiokafka consumer (``app.consumer``)."""
+    """Apply the four fixes to a Faust aiokafka consumer (``app.consumer``)."""
     rewind_uncommitted_on_seek(consumer)
     dedupe_acked_before_commit(consumer)
     seek_back_undelivered(consumer, guard_seeks(consumer))
