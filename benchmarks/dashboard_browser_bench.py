@@ -380,6 +380,24 @@ def _wait_ready(process: subprocess.Popen[bytes], ready_url: str, log_path: Path
 
 
 @contextmanager
+def _serving(args: list[str], env: dict[str, str] | None, url: str, ready_url: str, log_path: Path) -> Iterator[Server]:
+    """``python args`` serving ``url`` in its own process once ``ready_url`` answers; stopped on exit."""
+    started = time.perf_counter()
+    with log_path.open("wb") as out:
+        process = subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=out, stderr=out)
+    try:
+        _wait_ready(process, ready_url, log_path)
+        yield Server(process, url, log_path, time.perf_counter() - started)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
 def served(lake_dir: Path, work: Path) -> Iterator[Server]:
     """The dashboard served over ``lake_dir`` in a fresh process (cold caches), stopped on exit."""
     port, metrics_port = _free_port(), _free_port()
@@ -392,41 +410,18 @@ def served(lake_dir: Path, work: Path) -> Iterator[Server]:
         METRICS_PORT=str(metrics_port),
         LOG_LEVEL="WARNING",
     )
-    log_path = work / f"serve-{port}.log"
-    started = time.perf_counter()
-    with log_path.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", _SERVE], env=env, cwd=ROOT, stdout=out, stderr=out)
-    try:
-        _wait_ready(process, f"http://127.0.0.1:{metrics_port}/ready", log_path)
-        yield Server(process, f"http://127.0.0.1:{port}/", log_path, time.perf_counter() - started)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    url, ready_url = f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{metrics_port}/ready"
+    with _serving(["-c", _SERVE], env, url, ready_url, work / f"serve-{port}.log") as server:
+        yield server
 
 
 @contextmanager
 def served_empty_page(work: Path) -> Iterator[Server]:
     """The first-render baseline page (``_SERVE_EMPTY``) in its own process, stopped on exit."""
     port = _free_port()
-    log_path = work / f"empty-{port}.log"
     url = f"http://127.0.0.1:{port}/"
-    started = time.perf_counter()
-    with log_path.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", _SERVE_EMPTY, str(port)], cwd=ROOT, stdout=out, stderr=out)
-    try:
-        _wait_ready(process, url, log_path)
-        yield Server(process, url, log_path, time.perf_counter() - started)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with _serving(["-c", _SERVE_EMPTY, str(port)], None, url, url, work / f"empty-{port}.log") as server:
+        yield server
 
 
 # --- the browser ----------------------------------------------------------------------------
