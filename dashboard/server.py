@@ -38,6 +38,7 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 
 from crimestream.errors import ConfigError
 from crimestream.observability import start_observability
+from dashboard import serialization
 from dashboard.app import APP_TITLE, Dashboard, create_app
 from dashboard.facts import DENSITY_CELL_DEGREES
 from dashboard.figures import warm_up_rasteriser
@@ -225,6 +226,7 @@ def serve(settings: DashboardSettings) -> None:
 
     observability = start_observability(settings, ready, lake_dir=settings.lake_dir)
     skip_document_validation()
+    serialization.install()
     warm_up(settings)
     freeze_heap()
 
