@@ -13,6 +13,11 @@ fact table and draws the default page once, so the first visitor does not
 wait for either; once listening, it opens its own page once
 (:func:`first_visit`, not with a login) and builds the next visitor's page
 state ahead (``dashboard.prepared``).  ``/ready`` answers 503 until then.
+
+The served pages skip work that shows nothing: Bokeh's per-session document
+checks (:func:`skip_document_validation`), the defaults Bokeh computes but
+never sends (``dashboard.serialization``), and Panel's full garbage
+collection while a page is loading or redrawing (``dashboard.quietgc``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 
 from crimestream.errors import ConfigError
 from crimestream.observability import start_observability
-from dashboard import serialization
+from dashboard import quietgc, serialization
 from dashboard.app import APP_TITLE, Dashboard, create_app
 from dashboard.facts import DENSITY_CELL_DEGREES
 from dashboard.figures import warm_up_rasteriser
@@ -227,6 +232,7 @@ def serve(settings: DashboardSettings) -> None:
     observability = start_observability(settings, ready, lake_dir=settings.lake_dir)
     skip_document_validation()
     serialization.install()
+    quietgc.install()
     warm_up(settings)
     freeze_heap()
 
