@@ -7,9 +7,12 @@ the 8.5M-row lake.  The server keeps one built ahead and hands it to the next
 visitor who opens the default view (a URL carrying filters builds its own).
 
 The next one is built once the page handed out has loaded in the browser
-(Panel's ``onload``), so building never competes with that page's own
-load, or after ``fallback_seconds`` when no browser ever connects (a
-health check, a crawler).  A build that fails is logged and leaves nothing
+(Panel's ``onload``) and the server has then been quiet for
+``quiet_seconds`` (``dashboard.activity``), so building (250-700 ms on the
+event loop) competes neither with that page's own load nor with its
+visitor's first filter changes; or, at the latest, ``fallback_seconds``
+after the page was handed out (when no browser ever connects: a health
+check, a crawler; or when the server is never quiet).  A build that fails is logged and leaves nothing
 prepared: the next visitor builds their own page, as without this.
 """
 
@@ -23,13 +26,16 @@ from typing import Any, Generic, TypeVar
 
 from tornado.ioloop import IOLoop
 
-__all__ = ["FALLBACK_SECONDS", "PreparedPage"]
+from dashboard.activity import Activity
+
+__all__ = ["FALLBACK_SECONDS", "QUIET_SECONDS", "PreparedPage"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 FALLBACK_SECONDS = 5.0
+QUIET_SECONDS = 0.5  # after the page loaded: its last follow-up messages, and a visitor's first click
 
 
 class PreparedPage(Generic[T]):
@@ -39,9 +45,18 @@ class PreparedPage(Generic[T]):
     needs no lock.
     """
 
-    def __init__(self, build: Callable[[], T], *, fallback_seconds: float = FALLBACK_SECONDS) -> None:
+    def __init__(
+        self,
+        build: Callable[[], T],
+        *,
+        fallback_seconds: float = FALLBACK_SECONDS,
+        activity: Activity | None = None,
+        quiet_seconds: float = QUIET_SECONDS,
+    ) -> None:
         self._build = build
         self._fallback_seconds = fallback_seconds
+        self._activity = activity or Activity()
+        self._quiet_seconds = quiet_seconds
         self._ready: T | None = None
         self.built = 0  # pages built ahead so far
         self.taken = 0  # of them handed out
@@ -79,12 +94,28 @@ class PreparedPage(Generic[T]):
         """
         IOLoop.current().call_later(delay, contextvars.Context().run, self.prepare)
 
+    def prepare_when_quiet(self) -> None:
+        """:meth:`prepare` once the server has been quiet for ``quiet_seconds`` (checked again until then)."""
+        if self._ready is not None:
+            return
+        wait = self._activity.quiet_in(self._quiet_seconds)
+        if wait > 0:
+            IOLoop.current().call_later(wait, contextvars.Context().run, self.prepare_when_quiet)
+        else:
+            self.prepare_soon()
+
     def after_load(self, on_load: Callable[[Callable[[], None]], Any]) -> None:
-        """Prepare the next value once the page just handed out has loaded, or after the fallback delay.
+        """Prepare the next value once the page just handed out has loaded and the server is quiet, or
+        after the fallback delay.
 
         ``on_load`` registers a callback to run when the page has loaded in the
         browser (``pn.state.onload``).  Whichever comes first builds; the other
         finds a value waiting and does nothing.
         """
-        on_load(self.prepare_soon)
+
+        def loaded() -> None:
+            self._activity.touch()  # the page's own follow-up messages come right after
+            self.prepare_when_quiet()
+
+        on_load(loaded)
         self.prepare_soon(self._fallback_seconds)

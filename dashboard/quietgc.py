@@ -6,10 +6,10 @@ server for 27-300 ms (measured in-process), and it lands on whatever page is
 loading or redrawing at that moment.
 
 :func:`install` makes the collection wait until the server has been quiet for
-``quiet_seconds``: no page opened (a session created) and no callback of a
-page running (Panel's ``state.busy``).  A server that is never quiet still
-collects once the collection has waited ``max_delay_seconds``, so closed pages
-are freed within a bounded time.  The decision itself is :meth:`QuietCollector.delay`.
+``quiet_seconds`` (``dashboard.activity``: no page opened, loaded or
+redrawn).  A server that is never quiet still collects once the collection
+has waited ``max_delay_seconds``, so closed pages are freed within a bounded
+time.  The decision itself is :meth:`QuietCollector.delay`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import gc
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+
+from dashboard.activity import Activity
 
 __all__ = ["MAX_DELAY_SECONDS", "QUIET_SECONDS", "QuietCollector", "install"]
 
@@ -35,6 +36,7 @@ class QuietCollector:
 
     def __init__(
         self,
+        activity: Activity,
         *,
         quiet_seconds: float = QUIET_SECONDS,
         max_delay_seconds: float = MAX_DELAY_SECONDS,
@@ -45,21 +47,17 @@ class QuietCollector:
         self._max_delay = max_delay_seconds
         self._clock = clock
         self._collect = collect
-        self._last_activity = float("-inf")
+        self._activity = activity
         self._waiting_since: float | None = None
         self.collections = 0
         self.postponed = 0
-
-    def activity(self, *_args: Any) -> None:
-        """A page was opened or one of its callbacks started or ended."""
-        self._last_activity = self._clock()
 
     def delay(self) -> float:
         """Seconds still to wait before collecting (0: collect now)."""
         now = self._clock()
         if self._waiting_since is None:
             self._waiting_since = now
-        quiet_in = self._last_activity + self._quiet - now
+        quiet_in = self._activity.quiet_in(self._quiet)
         forced_in = self._waiting_since + self._max_delay - now
         return max(0.0, min(quiet_in, forced_in))
 
@@ -77,12 +75,10 @@ class QuietCollector:
         log.debug("collected garbage in %.0f ms", (time.perf_counter() - started) * 1000)
 
 
-def install(collector: QuietCollector | None = None) -> QuietCollector:
-    """Route Panel's scheduled collection through ``collector`` (a new one by default)."""
+def install(quiet: QuietCollector) -> None:
+    """Route Panel's scheduled collection through ``quiet``."""
     import panel as pn
     from panel.io import document
-
-    quiet = collector or QuietCollector()
 
     def reschedule(seconds: float) -> None:
         pn.state.schedule_task(_TASK, collect, at=dt.datetime.now() + dt.timedelta(seconds=seconds))
@@ -92,6 +88,3 @@ def install(collector: QuietCollector | None = None) -> QuietCollector:
 
     # Panel schedules the module's `_garbage_collect` when it discards a page (looked up at that time).
     document._garbage_collect = collect
-    pn.state.on_session_created(quiet.activity)
-    pn.state.param.watch(quiet.activity, ["busy"])
-    return quiet

@@ -44,6 +44,7 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 from crimestream.errors import ConfigError
 from crimestream.observability import start_observability
 from dashboard import quietgc, serialization
+from dashboard.activity import Activity
 from dashboard.app import APP_TITLE, Dashboard, create_app
 from dashboard.facts import DENSITY_CELL_DEGREES
 from dashboard.figures import warm_up_rasteriser
@@ -200,7 +201,8 @@ def freeze_heap() -> None:
 
 def serve(settings: DashboardSettings) -> None:
     """Serve the dashboard until SIGINT/SIGTERM; blocking."""
-    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings))
+    activity = Activity()
+    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings), activity=activity)
     server = build_server(settings, prepared)
     loop = server.io_loop
     if not isinstance(loop, BaseAsyncIOLoop):
@@ -232,7 +234,8 @@ def serve(settings: DashboardSettings) -> None:
     observability = start_observability(settings, ready, lake_dir=settings.lake_dir)
     skip_document_validation()
     serialization.install()
-    quietgc.install()
+    activity.watch_panel()
+    quietgc.install(quietgc.QuietCollector(activity))
     warm_up(settings)
     freeze_heap()
 

@@ -14,6 +14,7 @@ import pytest
 from bokeh.document import Document
 from dashboard_lake_builder import SampleLake, add_rows, crime_row, settings_for
 
+from dashboard.activity import Activity
 from dashboard.app import Dashboard, create_app
 from dashboard.prepared import PreparedPage
 
@@ -55,7 +56,7 @@ def test_a_failed_build_is_logged_and_leaves_nothing_prepared(caplog: pytest.Log
 
 
 def test_the_next_value_is_built_after_load_outside_the_sessions_context() -> None:
-    prepared = PreparedPage(_Counter(), fallback_seconds=60.0)
+    prepared = PreparedPage(_Counter(), fallback_seconds=60.0, quiet_seconds=0.0)
     loaded: list[Callable[[], None]] = []
 
     async def session() -> None:
@@ -69,6 +70,43 @@ def test_the_next_value_is_built_after_load_outside_the_sessions_context() -> No
 
     asyncio.run(session())
     assert prepared.take() == "page 1 built for nobody"
+
+
+def test_the_next_value_waits_until_the_server_has_been_quiet_after_the_load() -> None:
+    activity = Activity()
+    prepared = PreparedPage(_Counter(), fallback_seconds=60.0, activity=activity, quiet_seconds=0.3)
+    loaded: list[Callable[[], None]] = []
+
+    async def session() -> None:
+        prepared.after_load(loaded.append)
+        loaded.pop()()  # the page loaded (its follow-up messages come right after)
+        await asyncio.sleep(0.2)
+        assert not prepared.ready
+        activity.touch()  # the visitor changed a filter
+        await asyncio.sleep(0.2)
+        assert not prepared.ready  # 0.4 s after the load, but only 0.2 s after the change
+        await asyncio.sleep(0.25)
+        assert prepared.ready
+
+    asyncio.run(session())
+
+
+def test_a_server_never_quiet_still_builds_after_the_fallback_delay() -> None:
+    activity = Activity()
+    prepared = PreparedPage(_Counter(), fallback_seconds=0.3, activity=activity, quiet_seconds=0.2)
+    loaded: list[Callable[[], None]] = []
+
+    async def session() -> None:
+        prepared.after_load(loaded.append)
+        loaded.pop()()
+        for _ in range(6):  # busy every 0.1 s for 0.6 s
+            activity.touch()
+            await asyncio.sleep(0.1)
+            if prepared.ready:
+                break
+        assert prepared.ready
+
+    asyncio.run(session())
 
 
 def test_without_a_browser_the_next_value_is_built_after_the_fallback_delay() -> None:
