@@ -60,6 +60,7 @@ class PreparedPage(Generic[T]):
         self._ready: T | None = None
         self.built = 0  # pages built ahead so far
         self.taken = 0  # of them handed out
+        self._pages = 0  # pages opened (calls of after_load)
 
     @property
     def ready(self) -> bool:
@@ -110,12 +111,21 @@ class PreparedPage(Generic[T]):
 
         ``on_load`` registers a callback to run when the page has loaded in the
         browser (``pn.state.onload``).  Whichever comes first builds; the other
-        finds a value waiting and does nothing.
+        finds a value waiting and does nothing.  The fallback is this page's:
+        once a later page has been opened, it does nothing (it would otherwise
+        build in the middle of that page's load; the later page has its own).
         """
+
+        self._pages += 1
+        page = self._pages
 
         def loaded() -> None:
             self._activity.touch()  # the page's own follow-up messages come right after
             self.prepare_when_quiet()
 
+        def fallback() -> None:  # only if no later page has been opened since
+            if self._pages == page:
+                self.prepare()
+
         on_load(loaded)
-        self.prepare_soon(self._fallback_seconds)
+        IOLoop.current().call_later(self._fallback_seconds, contextvars.Context().run, fallback)

@@ -109,6 +109,27 @@ def test_a_server_never_quiet_still_builds_after_the_fallback_delay() -> None:
     asyncio.run(session())
 
 
+def test_a_pages_fallback_does_not_build_once_a_later_page_was_opened() -> None:
+    build = _Counter()
+    prepared = PreparedPage(build, fallback_seconds=0.4, quiet_seconds=0.0)
+    loaded: list[Callable[[], None]] = []
+
+    async def visits() -> None:
+        prepared.after_load(loaded.append)  # page 1 at 0 s: its fallback is due at 0.4 s
+        loaded.pop()()  # it loads: the next page is built
+        await asyncio.sleep(0.3)
+        assert build.calls == 1
+        assert prepared.take() is not None  # page 2 at 0.3 s is handed that page (its fallback: 0.7 s)
+        prepared.after_load(loaded.append)
+        await asyncio.sleep(0.25)  # 0.55 s: page 1's fallback came in the middle of page 2's load
+        assert build.calls == 1 and not prepared.ready
+        loaded.pop()()  # page 2 loads: now the next one is built
+        await asyncio.sleep(0.05)
+        assert build.calls == 2 and prepared.ready
+
+    asyncio.run(visits())
+
+
 def test_without_a_browser_the_next_value_is_built_after_the_fallback_delay() -> None:
     prepared = PreparedPage(_Counter(), fallback_seconds=0.05)
 
