@@ -163,7 +163,9 @@ def _page(data_dir: Any, prepared: PreparedPage[Dashboard]) -> tuple[Dashboard |
 
 
 def test_the_default_view_uses_the_prepared_page_and_prepares_the_next(sample_lake: SampleLake) -> None:
-    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings_for(sample_lake.data_dir)))
+    prepared: PreparedPage[Dashboard] = PreparedPage(
+        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0
+    )
     prepared.prepare()
     waiting = prepared.take()
     assert waiting is not None
@@ -178,7 +180,9 @@ def test_the_default_view_uses_the_prepared_page_and_prepares_the_next(sample_la
 
 
 def test_a_prepared_page_shows_data_that_arrived_after_it_was_built(sample_lake: SampleLake) -> None:
-    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings_for(sample_lake.data_dir)))
+    prepared: PreparedPage[Dashboard] = PreparedPage(
+        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0
+    )
     prepared.prepare()
     assert prepared._ready is not None
     page = prepared._ready
@@ -196,7 +200,9 @@ def test_a_prepared_page_shows_data_that_arrived_after_it_was_built(sample_lake:
 def test_a_url_with_filters_gets_its_own_page(sample_lake: SampleLake, monkeypatch: pytest.MonkeyPatch) -> None:
     location = pn.io.location.Location(search="?start=2024-01-01&end=2024-01-07")  # the browser's URL
     monkeypatch.setattr(type(pn.state), "location", property(lambda _self: location))
-    prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings_for(sample_lake.data_dir)))
+    prepared: PreparedPage[Dashboard] = PreparedPage(
+        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0
+    )
     prepared.prepare()
     waiting = prepared._ready
 
