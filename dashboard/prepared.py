@@ -10,10 +10,12 @@ The next one is built once the page handed out has loaded in the browser
 (Panel's ``onload``) and the server has then been quiet for
 ``quiet_seconds`` (``dashboard.activity``), so building (250-700 ms on the
 event loop) competes neither with that page's own load nor with its
-visitor's first filter changes; or, at the latest, ``fallback_seconds``
-after the page was handed out (when no browser ever connects: a health
-check, a crawler; or when the server is never quiet).  A build that fails is logged and leaves nothing
-prepared: the next visitor builds their own page, as without this.
+visitor's first filter changes.  Failing that, it is built
+``fallback_seconds`` after the page was opened (no browser ever connected:
+a health check, a crawler; or the server was never quiet), unless another
+page has been opened since: that page's load, or its own fallback, builds
+it then.  A build that fails is logged and leaves nothing prepared: the
+next visitor builds their own page, as without this.
 """
 
 from __future__ import annotations
