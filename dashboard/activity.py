@@ -24,6 +24,10 @@ class Activity:
         self._clock = clock
         self._last = float("-inf")
 
+    def now(self) -> float:
+        """The clock activity is timed with (monotonic seconds)."""
+        return self._clock()
+
     def touch(self, *_args: Any) -> None:
         """Something happened now (any arguments, so it can be any callback)."""
         self._last = self._clock()

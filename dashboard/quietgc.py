@@ -40,12 +40,10 @@ class QuietCollector:
         *,
         quiet_seconds: float = QUIET_SECONDS,
         max_delay_seconds: float = MAX_DELAY_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
         collect: Callable[[], object] = gc.collect,
     ) -> None:
         self._quiet = quiet_seconds
         self._max_delay = max_delay_seconds
-        self._clock = clock
         self._collect = collect
         self._activity = activity
         self._waiting_since: float | None = None
@@ -54,7 +52,7 @@ class QuietCollector:
 
     def delay(self) -> float:
         """Seconds still to wait before collecting (0: collect now)."""
-        now = self._clock()
+        now = self._activity.now()  # one clock for the activity and the bound
         if self._waiting_since is None:
             self._waiting_since = now
         quiet_in = self._activity.quiet_in(self._quiet)

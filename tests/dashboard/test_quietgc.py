@@ -25,7 +25,7 @@ class _Clock:
 def _collector(clock: _Clock, collected: list[float]) -> tuple[QuietCollector, Activity]:
     activity = Activity(clock)
     quiet = QuietCollector(
-        activity, quiet_seconds=3.0, max_delay_seconds=60.0, clock=clock, collect=lambda: collected.append(clock.now)
+        activity, quiet_seconds=3.0, max_delay_seconds=60.0, collect=lambda: collected.append(clock.now)
     )
     return quiet, activity
 
