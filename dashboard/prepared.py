@@ -30,7 +30,7 @@ from tornado.ioloop import IOLoop
 
 from dashboard.activity import Activity
 
-__all__ = ["FALLBACK_SECONDS", "QUIET_SECONDS", "PreparedPage"]
+__all__ = ["FALLBACK_SECONDS", "QUIET_SECONDS", "AheadSchedule", "PreparedPage"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,68 @@ T = TypeVar("T")
 
 FALLBACK_SECONDS = 5.0
 QUIET_SECONDS = 0.5  # after the page loaded: its last follow-up messages, and a visitor's first click
+
+
+class AheadSchedule:
+    """When to build the next page ahead: once the page handed out has loaded and the server has
+    then been quiet for ``quiet_seconds``, or ``fallback_seconds`` after it was opened unless a
+    later page has been opened since (that page's load, or its own fallback, builds then).
+
+    ``start`` begins a build (called on the event loop, outside any session's context
+    variables); ``needed`` says whether one is still wanted (nothing waiting, nothing being built).
+    """
+
+    def __init__(
+        self,
+        start: Callable[[], None],
+        needed: Callable[[], bool],
+        *,
+        activity: Activity | None = None,
+        quiet_seconds: float = QUIET_SECONDS,
+        fallback_seconds: float = FALLBACK_SECONDS,
+    ) -> None:
+        self._start = start
+        self._needed = needed
+        self._activity = activity or Activity()
+        self._quiet_seconds = quiet_seconds
+        self._fallback_seconds = fallback_seconds
+        self._pages = 0  # pages opened
+
+    def soon(self, delay: float = 0.0) -> None:
+        """Start a build on the current event loop after ``delay`` seconds.
+
+        It runs outside the caller's context variables: a call from inside a
+        session (where Panel's ``state.curdoc`` is that session's document)
+        must not build the next page as part of that session.
+        """
+        IOLoop.current().call_later(delay, contextvars.Context().run, self._start)
+
+    def when_quiet(self) -> None:
+        """Start a build once the server has been quiet for ``quiet_seconds`` (checked again until then)."""
+        if not self._needed():
+            return
+        wait = self._activity.quiet_in(self._quiet_seconds)
+        if wait > 0:
+            IOLoop.current().call_later(wait, contextvars.Context().run, self.when_quiet)
+        else:
+            self.soon()
+
+    def loaded(self) -> None:
+        """The page handed out has loaded in the browser: build when quiet."""
+        self._activity.touch()  # the page's own follow-up messages come right after
+        self.when_quiet()
+
+    def opened(self) -> None:
+        """A page was handed out: its fallback build is due in ``fallback_seconds``, unless a later
+        page is opened first (it would otherwise build in the middle of that page's load)."""
+        self._pages += 1
+        page = self._pages
+
+        def fallback() -> None:
+            if self._pages == page and self._needed():
+                self._start()
+
+        IOLoop.current().call_later(self._fallback_seconds, contextvars.Context().run, fallback)
 
 
 class PreparedPage(Generic[T]):
@@ -56,13 +118,16 @@ class PreparedPage(Generic[T]):
         quiet_seconds: float = QUIET_SECONDS,
     ) -> None:
         self._build = build
-        self._fallback_seconds = fallback_seconds
-        self._activity = activity or Activity()
-        self._quiet_seconds = quiet_seconds
         self._ready: T | None = None
+        self._schedule = AheadSchedule(
+            self.prepare,
+            lambda: self._ready is None,
+            activity=activity,
+            quiet_seconds=quiet_seconds,
+            fallback_seconds=fallback_seconds,
+        )
         self.built = 0  # pages built ahead so far
         self.taken = 0  # of them handed out
-        self._pages = 0  # pages opened (calls of after_load)
 
     @property
     def ready(self) -> bool:
@@ -89,45 +154,21 @@ class PreparedPage(Generic[T]):
         log.debug("page built ahead in %.0f ms", (time.perf_counter() - started) * 1000)
 
     def prepare_soon(self, delay: float = 0.0) -> None:
-        """:meth:`prepare` on the current event loop after ``delay`` seconds.
-
-        It runs outside the caller's context variables: a call from inside a
-        session (where Panel's ``state.curdoc`` is that session's document)
-        must not build the next page as part of that session.
-        """
-        IOLoop.current().call_later(delay, contextvars.Context().run, self.prepare)
+        """:meth:`prepare` on the current event loop after ``delay`` seconds, outside the caller's
+        context variables (:meth:`AheadSchedule.soon`)."""
+        self._schedule.soon(delay)
 
     def prepare_when_quiet(self) -> None:
         """:meth:`prepare` once the server has been quiet for ``quiet_seconds`` (checked again until then)."""
-        if self._ready is not None:
-            return
-        wait = self._activity.quiet_in(self._quiet_seconds)
-        if wait > 0:
-            IOLoop.current().call_later(wait, contextvars.Context().run, self.prepare_when_quiet)
-        else:
-            self.prepare_soon()
+        self._schedule.when_quiet()
 
     def after_load(self, on_load: Callable[[Callable[[], None]], Any]) -> None:
         """Prepare the next value once the page just handed out has loaded and the server is quiet, or
-        after the fallback delay.
+        after the fallback delay (:class:`AheadSchedule`).
 
         ``on_load`` registers a callback to run when the page has loaded in the
         browser (``pn.state.onload``).  Whichever comes first builds; the other
-        finds a value waiting and does nothing.  The fallback is this page's:
-        once a later page has been opened, it does nothing (it would otherwise
-        build in the middle of that page's load; the later page has its own).
+        finds a value waiting and does nothing.
         """
-
-        self._pages += 1
-        page = self._pages
-
-        def loaded() -> None:
-            self._activity.touch()  # the page's own follow-up messages come right after
-            self.prepare_when_quiet()
-
-        def fallback() -> None:  # only if no later page has been opened since
-            if self._pages == page:
-                self.prepare()
-
-        on_load(loaded)
-        IOLoop.current().call_later(self._fallback_seconds, contextvars.Context().run, fallback)
+        self._schedule.opened()
+        on_load(self._schedule.loaded)
