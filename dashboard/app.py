@@ -41,6 +41,7 @@ import json
 import logging
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ __all__ = [
     "RENDER_MARKER_CLASS",
     "Dashboard",
     "create_app",
+    "dashboard_of",
     "no_match_message",
     "render_marker_html",
 ]
@@ -797,6 +799,16 @@ def _one_patch() -> Iterator[None]:
         yield
 
 
+# Weak both ways: the entry never keeps a session's page (or, through its models, its document) alive.
+_SHOWN: weakref.WeakKeyDictionary[Document, weakref.ref[Dashboard]] = weakref.WeakKeyDictionary()
+
+
+def dashboard_of(document: Document) -> Dashboard | None:
+    """The dashboard a served session's page shows (None: no dashboard page was built into it)."""
+    shown = _SHOWN.get(document)
+    return shown() if shown is not None else None
+
+
 def create_app(settings: DashboardSettings, prepared: PreparedPage[Dashboard] | None = None) -> BaseTemplate:
     """One dashboard page; call once per browser session.
 
@@ -823,6 +835,8 @@ def create_app(settings: DashboardSettings, prepared: PreparedPage[Dashboard] | 
         header_background="#1f3a5f",
     )
     _index_models_once(template)
+    if pn.state.curdoc is not None:
+        _SHOWN[pn.state.curdoc] = weakref.ref(dashboard)
     dashboard.sync_url()
     dashboard.start_live_refresh()
     if prepared is not None:

@@ -12,7 +12,8 @@ Before it serves, ``serve`` warms up (:func:`warm_up`): it loads the lake's
 fact table and draws the default page once, so the first visitor does not
 wait for either; once listening, it opens its own page once
 (:func:`first_visit`, not with a login) and builds the next visitor's page
-state ahead (``dashboard.prepared``).  ``/ready`` answers 503 until then.
+state ahead (``dashboard.prepared``) and, without a login, the next visitor's
+whole session (``dashboard.sessions``).  ``/ready`` answers 503 until then.
 
 The served pages skip work that shows nothing: Bokeh's per-session document
 checks (:func:`skip_document_validation`), the defaults Bokeh computes but
@@ -38,14 +39,16 @@ from typing import Any
 import panel as pn
 from bokeh.document import Document
 from bokeh.server.server import Server
+from bokeh.server.session import ServerSession
+from panel.io.state import set_curdoc
 from panel.template.base import BaseTemplate
 from tornado.platform.asyncio import BaseAsyncIOLoop
 
 from crimestream.errors import ConfigError
 from crimestream.observability import start_observability
-from dashboard import quietgc, serialization
+from dashboard import quietgc, serialization, sessions
 from dashboard.activity import Activity
-from dashboard.app import APP_TITLE, Dashboard, create_app
+from dashboard.app import APP_TITLE, Dashboard, create_app, dashboard_of
 from dashboard.facts import DENSITY_CELL_DEGREES
 from dashboard.figures import warm_up_rasteriser
 from dashboard.prepared import PreparedPage
@@ -53,6 +56,7 @@ from dashboard.settings import DashboardSettings
 
 __all__ = [
     "auth_options",
+    "bring_up_to_date",
     "build_server",
     "first_visit",
     "freeze_heap",
@@ -97,14 +101,29 @@ def auth_options(settings: DashboardSettings) -> dict[str, Any]:
     }
 
 
-def build_server(settings: DashboardSettings, prepared: PreparedPage[Dashboard] | None = None) -> Server:
+def build_server(
+    settings: DashboardSettings,
+    prepared: PreparedPage[Dashboard] | None = None,
+    activity: Activity | None = None,
+) -> tuple[Server, sessions.SessionAhead | None]:
     """A bound, not yet started server with the app at ``/`` (on the current IOLoop).
 
-    With ``prepared``, pages are built ahead of the visitors (``dashboard.prepared``).
+    With ``prepared``, pages are built ahead of the visitors (``dashboard.prepared``) and,
+    without a login, whole sessions too (``dashboard.sessions``, timed by ``activity``):
+    returned, so the first can be built once the server serves.
     """
+    ahead: list[sessions.SessionAhead] = []  # set once the server exists
 
     def session_app() -> BaseTemplate:  # Panel calls plain functions per session
-        return create_app(settings, prepared)
+        if not ahead:
+            return create_app(settings, prepared)
+        if sessions.built_ahead(pn.state.curdoc):  # its own page state: the prepared one is for requests
+            template = create_app(settings)
+        else:
+            template = create_app(settings, prepared)
+            ahead[0].opened()
+        ahead[0].after_load(pn.state.onload)
+        return template
 
     try:
         server = pn.serve(
@@ -130,7 +149,18 @@ def build_server(settings: DashboardSettings, prepared: PreparedPage[Dashboard] 
     # pn.serve returns a thread only when threaded=True.
     if not isinstance(server, Server):
         raise TypeError(f"expected a bokeh Server, got {type(server).__name__}")
-    return server
+    if prepared is not None and not settings.login_required:
+        sessions.install()
+        ahead.append(sessions.SessionAhead(server, activity=activity, on_take=bring_up_to_date))
+    return server, (ahead[0] if ahead else None)
+
+
+def bring_up_to_date(session: ServerSession) -> None:
+    """A session built ahead is handed out: its page shows the lake as it is now."""
+    dashboard = dashboard_of(session.document)
+    if dashboard is not None:
+        with set_curdoc(session.document):
+            dashboard.refresh()
 
 
 def warm_up(settings: DashboardSettings) -> None:
@@ -203,7 +233,7 @@ def serve(settings: DashboardSettings) -> None:
     """Serve the dashboard until SIGINT/SIGTERM; blocking."""
     activity = Activity()
     prepared: PreparedPage[Dashboard] = PreparedPage(lambda: Dashboard(settings), activity=activity)
-    server = build_server(settings, prepared)
+    server, ahead = build_server(settings, prepared, activity)
     loop = server.io_loop
     if not isinstance(loop, BaseAsyncIOLoop):
         raise TypeError(f"expected an asyncio-based IOLoop, got {type(loop).__name__}")
@@ -239,8 +269,10 @@ def serve(settings: DashboardSettings) -> None:
     warm_up(settings)
     freeze_heap()
 
-    def prepare_then_serve() -> None:  # on the loop, after the first visit: the next page is built ahead
+    async def prepare_then_serve() -> None:  # on the loop, after the first visit: the next page is built ahead
         prepared.prepare()
+        if ahead is not None:
+            await ahead.prepare()
         serving.set()
 
     server.start()
