@@ -75,14 +75,25 @@ class AheadSchedule:
         IOLoop.current().call_later(delay, contextvars.Context().run, self._start)
 
     def when_quiet(self) -> None:
-        """Start a build once the server has been quiet for ``quiet_seconds`` (checked again until then)."""
+        """Start a build once the server has been quiet for ``quiet_seconds`` (checked again until then).
+
+        The build counts as activity: another schedule waiting for the same
+        quiet spell waits for the next one, so two builds never run back to
+        back (a visitor's click in between waits for one of them only).
+        """
         if not self._needed():
             return
         wait = self._activity.quiet_in(self._quiet_seconds)
-        if wait > 0:
-            IOLoop.current().call_later(wait, contextvars.Context().run, self.when_quiet)
-        else:
-            self.soon()
+        IOLoop.current().call_later(wait, contextvars.Context().run, self._start_if_quiet)
+
+    def _start_if_quiet(self) -> None:
+        if not self._needed():
+            return
+        if self._activity.quiet_in(self._quiet_seconds) > 0:
+            self.when_quiet()
+            return
+        self._start()
+        self._activity.touch()
 
     def loaded(self) -> None:
         """The page handed out has loaded in the browser: build when quiet."""

@@ -115,14 +115,11 @@ def build_server(
     ahead: list[sessions.SessionAhead] = []  # set once the server exists
 
     def session_app() -> BaseTemplate:  # Panel calls plain functions per session
-        if not ahead:
-            return create_app(settings, prepared)
-        if sessions.built_ahead(pn.state.curdoc):  # its own page state: the prepared one is for requests
-            template = create_app(settings)
-        else:
-            template = create_app(settings, prepared)
-            ahead[0].opened()
-        ahead[0].after_load(pn.state.onload)
+        template = create_app(settings, prepared)  # a session built ahead takes the prepared page state too
+        if ahead:
+            if not sessions.built_ahead(pn.state.curdoc):
+                ahead[0].opened()
+            ahead[0].after_load(pn.state.onload)
         return template
 
     try:
@@ -272,7 +269,8 @@ def serve(settings: DashboardSettings) -> None:
     async def prepare_then_serve() -> None:  # on the loop, after the first visit: the next page is built ahead
         prepared.prepare()
         if ahead is not None:
-            await ahead.prepare()
+            await ahead.prepare()  # it takes the page state just prepared: prepare another
+            prepared.prepare()
         serving.set()
 
     server.start()

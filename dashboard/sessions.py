@@ -15,6 +15,10 @@ like the prepared page, the session is built in a quiet moment:
 * once the page handed out has loaded in the browser and the server has then
   been quiet for a while, or after a fallback delay unless a later page was
   opened (:class:`~dashboard.prepared.AheadSchedule`);
+* it takes the page state prepared ahead, and each build counts as activity:
+  the page state, then the session around it, wait for a quiet spell each, so
+  a visitor's click never waits for both (300-500 ms each, against 0.6-1.1 s
+  for the two together);
 * while it waits, its expiration is blocked (Bokeh would discard a session no
   browser connected to within seconds) and its page keeps itself up to date
   (the dashboard's live refresh); once handed out, ``on_take`` brings it up to
@@ -107,6 +111,7 @@ class SessionAhead:
         self._tornado = tornado
         self._context = tornado.applications[path]
         self._on_take = on_take
+        self._activity = activity or Activity()
         self._grace_seconds = grace_seconds
         self._clock = clock
         self.max_age_seconds = tornado.session_token_expiration - TOKEN_MARGIN_SECONDS
@@ -116,7 +121,7 @@ class SessionAhead:
         self._schedule = AheadSchedule(
             self._start,
             lambda: self._ready is None and not self._building,
-            activity=activity,
+            activity=self._activity,
             quiet_seconds=quiet_seconds,
             fallback_seconds=fallback_seconds,
         )
@@ -157,6 +162,7 @@ class SessionAhead:
             return
         finally:
             self._building = False
+            self._activity.touch()  # it held the event loop: the next build waits for the next quiet spell
         session.block_expiration()
         self._ready = (session, started)
         self.built += 1

@@ -16,7 +16,7 @@ from dashboard_lake_builder import SampleLake, add_rows, crime_row, settings_for
 
 from dashboard.activity import Activity
 from dashboard.app import Dashboard, create_app
-from dashboard.prepared import PreparedPage
+from dashboard.prepared import AheadSchedule, PreparedPage
 
 _WHO = contextvars.ContextVar("who", default="nobody")
 
@@ -139,6 +139,30 @@ def test_without_a_browser_the_next_value_is_built_after_the_fallback_delay() ->
 
     asyncio.run(session())
     assert prepared.ready
+
+
+def test_two_builds_waiting_for_the_same_quiet_spell_never_run_back_to_back() -> None:
+    activity = Activity()
+    started: list[tuple[str, float]] = []
+
+    def schedule(name: str) -> AheadSchedule:
+        def start() -> None:
+            started.append((name, activity.now()))
+
+        return AheadSchedule(
+            start, lambda: name not in dict(started), activity=activity, quiet_seconds=0.2, fallback_seconds=60.0
+        )
+
+    first, second = schedule("page state"), schedule("session")
+
+    async def page_loads() -> None:
+        first.loaded()  # both wait for the same quiet spell after the load
+        second.loaded()
+        await asyncio.sleep(0.7)
+
+    asyncio.run(page_loads())
+    assert [name for name, _ in started] == ["page state", "session"]
+    assert started[1][1] - started[0][1] >= 0.2  # the second waited for a quiet spell of its own
 
 
 def _page(data_dir: Any, prepared: PreparedPage[Dashboard]) -> tuple[Dashboard | None, Document]:

@@ -35,9 +35,10 @@ async def _page_session_id(port: int, query: str = "") -> str:
     return str(get_session_id(match.group(1)))
 
 
-def _serve(
-    sample_lake: SampleLake, check: Callable[[Server, SessionAhead, int], Awaitable[None]], **overrides: Any
-) -> None:
+Check = Callable[[Server, SessionAhead, PreparedPage[Dashboard], int], Awaitable[None]]
+
+
+def _serve(sample_lake: SampleLake, check: Check, **overrides: Any) -> None:
     """Serve the dashboard over the sample lake, as ``serve`` builds it, and run ``check`` against it."""
     port = _free_port()
     settings = settings_for(sample_lake.data_dir, dashboard_port=port, dashboard_host="127.0.0.1", **overrides)
@@ -48,7 +49,7 @@ def _serve(
         assert ahead is not None
         server.start()
         try:
-            await check(server, ahead, port)
+            await check(server, ahead, prepared, port)
         finally:
             server.stop()
 
@@ -56,12 +57,14 @@ def _serve(
 
 
 def test_a_plain_page_is_handed_the_session_built_ahead_up_to_date(sample_lake: SampleLake) -> None:
-    async def check(server: Server, ahead: SessionAhead, port: int) -> None:
+    async def check(server: Server, ahead: SessionAhead, prepared: PreparedPage[Dashboard], port: int) -> None:
+        prepared.prepare()
+        page = prepared._ready
         await ahead.prepare()
-        assert ahead.ready
+        assert ahead.ready and not prepared.ready  # the session took the page state prepared ahead
         (waiting,) = server.get_sessions("/")
-        page = dashboard_of(waiting.document)
-        assert page is not None and page.window == (date(2024, 2, 18), date(2024, 3, 18))
+        assert page is not None and dashboard_of(waiting.document) is page
+        assert page.window == (date(2024, 2, 18), date(2024, 3, 18))
         assert waiting.expiration_blocked  # Bokeh would otherwise discard it before anyone connects
 
         # A URL carrying filters builds its own session; the one built ahead keeps waiting.
@@ -82,7 +85,7 @@ def test_a_plain_page_is_handed_the_session_built_ahead_up_to_date(sample_lake: 
 
 
 def test_a_session_whose_token_would_expire_is_replaced_not_handed_out(sample_lake: SampleLake) -> None:
-    async def check(server: Server, ahead: SessionAhead, port: int) -> None:
+    async def check(server: Server, ahead: SessionAhead, _prepared: PreparedPage[Dashboard], port: int) -> None:
         ahead.max_age_seconds = 0.3  # its token's time, less the margin, is up in 0.3 s
         await ahead.prepare()
         (first,) = server.get_sessions("/")
@@ -101,7 +104,7 @@ def test_a_session_whose_token_would_expire_is_replaced_not_handed_out(sample_la
 
 
 def test_a_handed_out_session_never_opened_is_left_to_expire(sample_lake: SampleLake) -> None:
-    async def check(server: Server, _ahead: SessionAhead, port: int) -> None:
+    async def check(server: Server, _ahead: SessionAhead, _prepared: PreparedPage[Dashboard], port: int) -> None:
         ahead = SessionAhead(server, grace_seconds=0.1)  # the test does not wait a minute
         await ahead.prepare()
         (waiting,) = server.get_sessions("/")
