@@ -10,12 +10,14 @@ The next one is built once the page handed out has loaded in the browser
 (Panel's ``onload``) and the server has then been quiet for
 ``quiet_seconds`` (``dashboard.activity``), so building (250-700 ms on the
 event loop) competes neither with that page's own load nor with its
-visitor's first filter changes.  Failing that, it is built
-``fallback_seconds`` after the page was opened (no browser ever connected:
-a health check, a crawler; or the server was never quiet), unless another
-page has been opened since: that page's load, or its own fallback, builds
-it then.  A build that fails is logged and leaves nothing prepared: the
-next visitor builds their own page, as without this.
+visitor's filter changes.  If no browser ever reports the page loaded (a
+health check, a crawler, a tab closed at once), it is built once the server
+is quiet ``fallback_seconds`` after the page was opened, unless another page
+has been opened since: that page's load, or its own fallback, builds it
+then.  A server never quiet builds nothing ahead: its visitors' clicks come
+first, and the next visitor's page is built on request, as without this.
+A build that fails is logged and leaves nothing prepared: the next visitor
+builds their own page.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ QUIET_SECONDS = 0.5  # after the page loaded: its last follow-up messages, and a
 
 class AheadSchedule:
     """When to build the next page ahead: once the page handed out has loaded and the server has
-    then been quiet for ``quiet_seconds``, or ``fallback_seconds`` after it was opened unless a
-    later page has been opened since (that page's load, or its own fallback, builds then).
+    then been quiet for ``quiet_seconds``; if it never loads, once the server is quiet
+    ``fallback_seconds`` after it was opened, unless a later page has been opened since (that
+    page's load, or its own fallback, builds then).  Never while the server is busy.
 
     ``start`` begins a build (called on the event loop, outside any session's context
     variables); ``needed`` says whether one is still wanted (nothing waiting, nothing being built).
@@ -101,14 +104,15 @@ class AheadSchedule:
         self.when_quiet()
 
     def opened(self) -> None:
-        """A page was handed out: its fallback build is due in ``fallback_seconds``, unless a later
-        page is opened first (it would otherwise build in the middle of that page's load)."""
+        """A page was handed out: if it never reports itself loaded, build once the server is quiet
+        ``fallback_seconds`` from now, unless a later page is opened first (it would otherwise
+        build in the middle of that page's load; the later page has its own)."""
         self._pages += 1
         page = self._pages
 
         def fallback() -> None:
-            if self._pages == page and self._needed():
-                self._start()
+            if self._pages == page:
+                self.when_quiet()
 
         IOLoop.current().call_later(self._fallback_seconds, contextvars.Context().run, fallback)
 

@@ -91,20 +91,18 @@ def test_the_next_value_waits_until_the_server_has_been_quiet_after_the_load() -
     asyncio.run(session())
 
 
-def test_a_server_never_quiet_still_builds_after_the_fallback_delay() -> None:
+def test_a_page_never_loaded_is_followed_at_the_fallback_only_once_the_server_is_quiet() -> None:
     activity = Activity()
     prepared = PreparedPage(_Counter(), fallback_seconds=0.3, activity=activity, quiet_seconds=0.2)
-    loaded: list[Callable[[], None]] = []
 
     async def session() -> None:
-        prepared.after_load(loaded.append)
-        loaded.pop()()
-        for _ in range(6):  # busy every 0.1 s for 0.6 s
+        prepared.after_load(lambda _callback: None)  # never reports itself loaded
+        for _ in range(8):  # another visitor clicks every 0.1 s for 0.8 s, past the fallback
             activity.touch()
             await asyncio.sleep(0.1)
-            if prepared.ready:
-                break
-        assert prepared.ready
+            assert not prepared.ready  # their clicks come first
+        await asyncio.sleep(0.3)
+        assert prepared.ready  # built once the server was quiet
 
     asyncio.run(session())
 
