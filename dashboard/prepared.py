@@ -4,7 +4,8 @@ Building a page's :class:`~dashboard.app.Dashboard` (its widgets, five Bokeh
 figures and the default selection's data) is most of what the server does
 before it can send a visitor the page: about 250 ms of the page's HTML time on
 the 8.5M-row lake.  The server keeps one built ahead and hands it to the next
-visitor who opens the default view (a URL carrying filters builds its own).
+visitor who opens the default view (a URL carrying filters builds its own),
+or to the whole session it builds ahead for them (``dashboard.sessions``).
 
 The next one is built once the page handed out has loaded in the browser
 (Panel's ``onload``) and the server has then been quiet for
@@ -68,21 +69,15 @@ class AheadSchedule:
         self._fallback_seconds = fallback_seconds
         self._pages = 0  # pages opened
 
-    def soon(self, delay: float = 0.0) -> None:
-        """Start a build on the current event loop after ``delay`` seconds.
-
-        It runs outside the caller's context variables: a call from inside a
-        session (where Panel's ``state.curdoc`` is that session's document)
-        must not build the next page as part of that session.
-        """
-        IOLoop.current().call_later(delay, contextvars.Context().run, self._start)
-
     def when_quiet(self) -> None:
         """Start a build once the server has been quiet for ``quiet_seconds`` (checked again until then).
 
         The build counts as activity: another schedule waiting for the same
         quiet spell waits for the next one, so two builds never run back to
-        back (a visitor's click in between waits for one of them only).
+        back (a visitor's click in between waits for one of them only).  It
+        runs outside the caller's context variables: a call from inside a
+        session (where Panel's ``state.curdoc`` is that session's document)
+        must not build the next page as part of that session.
         """
         if not self._needed():
             return
@@ -167,11 +162,6 @@ class PreparedPage(Generic[T]):
             return
         self.built += 1
         log.debug("page built ahead in %.0f ms", (time.perf_counter() - started) * 1000)
-
-    def prepare_soon(self, delay: float = 0.0) -> None:
-        """:meth:`prepare` on the current event loop after ``delay`` seconds, outside the caller's
-        context variables (:meth:`AheadSchedule.soon`)."""
-        self._schedule.soon(delay)
 
     def prepare_when_quiet(self) -> None:
         """:meth:`prepare` once the server has been quiet for ``quiet_seconds`` (checked again until then)."""

@@ -56,7 +56,6 @@ from dashboard.settings import DashboardSettings
 
 __all__ = [
     "auth_options",
-    "bring_up_to_date",
     "build_server",
     "first_visit",
     "freeze_heap",
@@ -148,11 +147,11 @@ def build_server(
         raise TypeError(f"expected a bokeh Server, got {type(server).__name__}")
     if prepared is not None and not settings.login_required:
         sessions.install()
-        ahead.append(sessions.SessionAhead(server, activity=activity, on_take=bring_up_to_date))
+        ahead.append(sessions.SessionAhead(server, activity=activity, on_take=_bring_up_to_date))
     return server, (ahead[0] if ahead else None)
 
 
-def bring_up_to_date(session: ServerSession) -> None:
+def _bring_up_to_date(session: ServerSession) -> None:
     """A session built ahead is handed out: its page shows the lake as it is now."""
     dashboard = dashboard_of(session.document)
     if dashboard is not None:
