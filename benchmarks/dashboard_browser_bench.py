@@ -97,7 +97,7 @@ pn.config.browser_info = False
 
 def page():
     template = pn.template.BootstrapTemplate(
-        title="crimestream", sidebar_width=340, header_background="#1f3a5f"
+        title="crimestream", sidebar_width=340, header_background="#1f3a5f", busy_indicator=None
     )
     template.main.append(pn.pane.Markdown("Nothing to see: the baseline page."))
     return template

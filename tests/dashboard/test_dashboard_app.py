@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import panel as pn
 import pytest
 from bokeh.document import Document
+from bokeh.document.events import DocumentChangedEvent
 from dashboard_lake_builder import (
     SampleLake,
     add_rows,
@@ -16,6 +18,7 @@ from dashboard_lake_builder import (
     write_lake,
     write_partition,
 )
+from panel.util import edit_readonly
 
 from dashboard import app as app_module
 from dashboard.app import NO_ROWS_IN_LAKE_MESSAGE, Dashboard, create_app
@@ -56,6 +59,18 @@ def test_a_page_indexes_its_models_once_and_completely(
     assert walks == 1
     reachable = {model.id for root in doc.roots for model in root.references()}
     assert reachable == {model.id for model in doc.models}
+
+
+def test_another_visitors_click_never_changes_a_page(sample_lake: SampleLake) -> None:
+    # Panel's busy flag is process-wide: a busy spinner on the page would turn on (a message to the
+    # browser, an animation during its own redraws) whenever any visitor's page is working.
+    doc = _render(sample_lake.data_dir)
+    changes: list[DocumentChangedEvent] = []
+    doc.on_change(changes.append)
+    with edit_readonly(pn.state):  # as Panel flags a page's callback running, and done
+        pn.state.busy = True
+        pn.state.busy = False
+    assert changes == []
 
 
 def test_empty_lake_shows_the_message_not_charts(empty_data_dir: Path) -> None:
