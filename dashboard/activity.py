@@ -2,7 +2,8 @@
 
 Activity is a page opened (a Panel session created), a page's callback
 starting or ending (Panel's ``state.busy``: a filter change being redrawn),
-or a page reporting itself loaded.  The server's background work (building
+or a page reporting itself loaded; a page handed out is expected to keep the
+server busy for the time a page takes to load (``expect``).  The server's background work (building
 the next visitor's page, Panel's full garbage collection) runs on the same
 event loop as the pages and pauses them for 50-700 ms; it waits until the
 server has been quiet for a while (``quiet_in``), within its own bound.
@@ -30,7 +31,11 @@ class Activity:
 
     def touch(self, *_args: Any) -> None:
         """Something happened now (any arguments, so it can be any callback)."""
-        self._last = self._clock()
+        self._last = max(self._last, self._clock())
+
+    def expect(self, seconds: float) -> None:
+        """Work goes on for ``seconds`` from now (a page handed out, loading in its browser)."""
+        self._last = max(self._last, self._clock() + seconds)
 
     def quiet_in(self, seconds: float) -> float:
         """Seconds until ``seconds`` have passed without activity (0: they have)."""

@@ -33,7 +33,7 @@ from tornado.ioloop import IOLoop
 
 from dashboard.activity import Activity
 
-__all__ = ["FALLBACK_SECONDS", "QUIET_SECONDS", "AheadSchedule", "PreparedPage"]
+__all__ = ["FALLBACK_SECONDS", "PAGE_LOAD_SECONDS", "QUIET_SECONDS", "AheadSchedule", "PreparedPage"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 FALLBACK_SECONDS = 5.0
 QUIET_SECONDS = 0.5  # after the page loaded: its last follow-up messages, and a visitor's first click
+PAGE_LOAD_SECONDS = 1.5  # a page handed out is loading in its browser: its scripts, then its document pull
 
 
 class AheadSchedule:
@@ -61,12 +62,14 @@ class AheadSchedule:
         activity: Activity | None = None,
         quiet_seconds: float = QUIET_SECONDS,
         fallback_seconds: float = FALLBACK_SECONDS,
+        load_seconds: float = PAGE_LOAD_SECONDS,
     ) -> None:
         self._start = start
         self._needed = needed
         self._activity = activity or Activity()
         self._quiet_seconds = quiet_seconds
         self._fallback_seconds = fallback_seconds
+        self._load_seconds = load_seconds
         self._pages = 0  # pages opened
 
     def when_quiet(self) -> None:
@@ -99,11 +102,14 @@ class AheadSchedule:
         self.when_quiet()
 
     def opened(self) -> None:
-        """A page was handed out: if it never reports itself loaded, build once the server is quiet
-        ``fallback_seconds`` from now, unless a later page is opened first (it would otherwise
-        build in the middle of that page's load; the later page has its own)."""
+        """A page was handed out: no build starts for ``load_seconds`` (any schedule sharing the
+        activity) while it loads in its browser; if it never reports itself loaded, build once the
+        server is quiet ``fallback_seconds`` from now, unless a later page is opened first (it would
+        otherwise build in the middle of that page's load; the later page has its own)."""
         self._pages += 1
         page = self._pages
+        if self._load_seconds > 0:
+            self._activity.expect(self._load_seconds)  # no build while it loads in its browser
 
         def fallback() -> None:
             if self._pages == page:
@@ -126,6 +132,7 @@ class PreparedPage(Generic[T]):
         fallback_seconds: float = FALLBACK_SECONDS,
         activity: Activity | None = None,
         quiet_seconds: float = QUIET_SECONDS,
+        load_seconds: float = PAGE_LOAD_SECONDS,
     ) -> None:
         self._build = build
         self._ready: T | None = None
@@ -135,6 +142,7 @@ class PreparedPage(Generic[T]):
             activity=activity,
             quiet_seconds=quiet_seconds,
             fallback_seconds=fallback_seconds,
+            load_seconds=load_seconds,
         )
         self.built = 0  # pages built ahead so far
         self.taken = 0  # of them handed out

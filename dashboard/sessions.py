@@ -62,7 +62,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.ioloop import IOLoop
 
 from dashboard.activity import Activity
-from dashboard.prepared import FALLBACK_SECONDS, QUIET_SECONDS, AheadSchedule
+from dashboard.prepared import FALLBACK_SECONDS, PAGE_LOAD_SECONDS, QUIET_SECONDS, AheadSchedule
 
 __all__ = [
     "BUILT_AHEAD_HEADER",
@@ -105,6 +105,7 @@ class SessionAhead:
         on_take: Callable[[ServerSession], None] | None = None,
         quiet_seconds: float = QUIET_SECONDS,
         fallback_seconds: float = FALLBACK_SECONDS,
+        load_seconds: float = PAGE_LOAD_SECONDS,
         grace_seconds: float = GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -125,6 +126,7 @@ class SessionAhead:
             activity=self._activity,
             quiet_seconds=quiet_seconds,
             fallback_seconds=fallback_seconds,
+            load_seconds=load_seconds,
         )
         self.built = 0  # sessions built ahead so far
         self.taken = 0  # of them handed out

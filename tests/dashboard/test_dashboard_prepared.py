@@ -56,7 +56,7 @@ def test_a_failed_build_is_logged_and_leaves_nothing_prepared(caplog: pytest.Log
 
 
 def test_the_next_value_is_built_after_load_outside_the_sessions_context() -> None:
-    prepared = PreparedPage(_Counter(), fallback_seconds=60.0, quiet_seconds=0.0)
+    prepared = PreparedPage(_Counter(), fallback_seconds=60.0, quiet_seconds=0.0, load_seconds=0.0)
     loaded: list[Callable[[], None]] = []
 
     async def session() -> None:
@@ -74,7 +74,7 @@ def test_the_next_value_is_built_after_load_outside_the_sessions_context() -> No
 
 def test_the_next_value_waits_until_the_server_has_been_quiet_after_the_load() -> None:
     activity = Activity()
-    prepared = PreparedPage(_Counter(), fallback_seconds=60.0, activity=activity, quiet_seconds=0.3)
+    prepared = PreparedPage(_Counter(), fallback_seconds=60.0, activity=activity, quiet_seconds=0.3, load_seconds=0.0)
     loaded: list[Callable[[], None]] = []
 
     async def session() -> None:
@@ -93,7 +93,7 @@ def test_the_next_value_waits_until_the_server_has_been_quiet_after_the_load() -
 
 def test_a_page_never_loaded_is_followed_at_the_fallback_only_once_the_server_is_quiet() -> None:
     activity = Activity()
-    prepared = PreparedPage(_Counter(), fallback_seconds=0.3, activity=activity, quiet_seconds=0.2)
+    prepared = PreparedPage(_Counter(), fallback_seconds=0.3, activity=activity, quiet_seconds=0.2, load_seconds=0.0)
 
     async def session() -> None:
         prepared.after_load(lambda _callback: None)  # never reports itself loaded
@@ -109,7 +109,7 @@ def test_a_page_never_loaded_is_followed_at_the_fallback_only_once_the_server_is
 
 def test_a_pages_fallback_does_not_build_once_a_later_page_was_opened() -> None:
     build = _Counter()
-    prepared = PreparedPage(build, fallback_seconds=0.4, quiet_seconds=0.0)
+    prepared = PreparedPage(build, fallback_seconds=0.4, quiet_seconds=0.0, load_seconds=0.0)
     loaded: list[Callable[[], None]] = []
 
     async def visits() -> None:
@@ -129,7 +129,7 @@ def test_a_pages_fallback_does_not_build_once_a_later_page_was_opened() -> None:
 
 
 def test_without_a_browser_the_next_value_is_built_after_the_fallback_delay() -> None:
-    prepared = PreparedPage(_Counter(), fallback_seconds=0.05)
+    prepared = PreparedPage(_Counter(), fallback_seconds=0.05, load_seconds=0.0)
 
     async def session() -> None:
         prepared.after_load(lambda _callback: None)  # never loads: a health check, a crawler
@@ -163,6 +163,25 @@ def test_two_builds_waiting_for_the_same_quiet_spell_never_run_back_to_back() ->
     assert started[1][1] - started[0][1] >= 0.2  # the second waited for a quiet spell of its own
 
 
+def test_no_build_starts_while_a_page_handed_out_is_loading() -> None:
+    activity = Activity()
+    build = _Counter()
+    prepared = PreparedPage(build, fallback_seconds=60.0, activity=activity, quiet_seconds=0.0, load_seconds=0.4)
+    loaded: list[Callable[[], None]] = []
+
+    async def visits() -> None:
+        prepared.after_load(loaded.append)  # page 1 opened: it loads in its browser until ~0.4 s
+        first_page_loaded = loaded.pop()
+        await asyncio.sleep(0.1)
+        first_page_loaded()  # its load ended early: the wait still covers the time a load takes
+        await asyncio.sleep(0.15)
+        assert build.calls == 0  # 0.25 s: the server's next work could be that page's document pull
+        await asyncio.sleep(0.3)
+        assert build.calls == 1
+
+    asyncio.run(visits())
+
+
 def _page(data_dir: Any, prepared: PreparedPage[Dashboard]) -> tuple[Dashboard | None, Document]:
     """Build a page as the server does (inside an event loop); the Dashboard it showed, and its document."""
     shown: list[Dashboard] = []
@@ -186,7 +205,7 @@ def _page(data_dir: Any, prepared: PreparedPage[Dashboard]) -> tuple[Dashboard |
 
 def test_the_default_view_uses_the_prepared_page_and_prepares_the_next(sample_lake: SampleLake) -> None:
     prepared: PreparedPage[Dashboard] = PreparedPage(
-        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0
+        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0, load_seconds=0.0
     )
     prepared.prepare()
     waiting = prepared.take()
@@ -203,7 +222,7 @@ def test_the_default_view_uses_the_prepared_page_and_prepares_the_next(sample_la
 
 def test_a_prepared_page_shows_data_that_arrived_after_it_was_built(sample_lake: SampleLake) -> None:
     prepared: PreparedPage[Dashboard] = PreparedPage(
-        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0
+        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0, load_seconds=0.0
     )
     prepared.prepare()
     assert prepared._ready is not None
@@ -223,7 +242,7 @@ def test_a_url_with_filters_gets_its_own_page(sample_lake: SampleLake, monkeypat
     location = pn.io.location.Location(search="?start=2024-01-01&end=2024-01-07")  # the browser's URL
     monkeypatch.setattr(type(pn.state), "location", property(lambda _self: location))
     prepared: PreparedPage[Dashboard] = PreparedPage(
-        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0
+        lambda: Dashboard(settings_for(sample_lake.data_dir)), quiet_seconds=0.0, load_seconds=0.0
     )
     prepared.prepare()
     waiting = prepared._ready
