@@ -3,10 +3,11 @@
 Activity is a page opened (a Panel session created), a page's callback
 starting or ending (Panel's ``state.busy``: a filter change being redrawn),
 or a page reporting itself loaded; a page handed out is expected to keep the
-server busy for the time a page takes to load (``expect``).  The server's background work (building
-the next visitor's page, Panel's full garbage collection) runs on the same
-event loop as the pages and pauses them for 50-700 ms; it waits until the
-server has been quiet for a while (``quiet_in``), within its own bound.
+server busy for the time a page takes to load (``expect``).  The server's
+background work (building the next visitor's page, Panel's full garbage
+collection) runs on the same event loop as the pages and pauses them for
+50-700 ms; it waits until the server has been quiet for a while
+(``quiet_in``), within its own bound.
 """
 
 from __future__ import annotations

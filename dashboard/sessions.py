@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -107,7 +106,6 @@ class SessionAhead:
         fallback_seconds: float = FALLBACK_SECONDS,
         load_seconds: float = PAGE_LOAD_SECONDS,
         grace_seconds: float = GRACE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         tornado: BokehTornado = server._tornado  # private: Bokeh's Server has no public accessor
         self._tornado = tornado
@@ -115,7 +113,6 @@ class SessionAhead:
         self._on_take = on_take
         self._activity = activity or Activity()
         self._grace_seconds = grace_seconds
-        self._clock = clock
         self.max_age_seconds = tornado.session_token_expiration - TOKEN_MARGIN_SECONDS
         self._ready: tuple[ServerSession, float] | None = None  # the session and when it was built
         self._building = False
@@ -152,7 +149,7 @@ class SessionAhead:
         if self._ready is not None or self._building or self.max_age_seconds <= 0:
             return
         self._building = True
-        started = self._clock()
+        started = self._activity.now()
         try:
             app = self._tornado
             session_id = generate_session_id(secret_key=app.secret_key, signed=app.sign_sessions)
@@ -169,7 +166,7 @@ class SessionAhead:
         session.block_expiration()
         self._ready = (session, started)
         self.built += 1
-        log.debug("session built ahead in %.0f ms", (self._clock() - started) * 1000)
+        log.debug("session built ahead in %.0f ms", (self._activity.now() - started) * 1000)
         IOLoop.current().call_later(self.max_age_seconds, self._renew, session)
 
     def _start(self) -> None:
@@ -180,8 +177,12 @@ class SessionAhead:
         """A session still waiting when its token is about to expire is replaced when the server is quiet."""
         if self._ready is not None and self._ready[0] is session:
             self._ready = None
-            session.unblock_expiration()  # discarded as Bokeh discards any unused session
-            self._schedule.when_quiet()
+            self._replace(session)
+
+    def _replace(self, session: ServerSession) -> None:
+        """Leave ``session`` to Bokeh's expiry, as any unused session, and build another when quiet."""
+        session.unblock_expiration()
+        self._schedule.when_quiet()
 
     def take(self) -> ServerSession | None:
         """The session built ahead, brought up to date, or None (then the page builds its own)."""
@@ -189,9 +190,8 @@ class SessionAhead:
         if ready is None:
             return None
         session, built_at = ready
-        if session.destroyed or self._clock() - built_at > self.max_age_seconds:
-            session.unblock_expiration()
-            self._schedule.when_quiet()
+        if session.destroyed or self._activity.now() - built_at > self.max_age_seconds:
+            self._replace(session)
             return None
         if self._on_take is not None:
             try:
